@@ -1,0 +1,1 @@
+"""The sealer controller: a kopf operator that unseals SealedSecrets into Secrets."""

@@ -1,0 +1,1 @@
+"""The sealer command line."""

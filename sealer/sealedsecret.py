@@ -1,0 +1,253 @@
+"""The SealedSecret value object and unsealing, shared by ``sealer unseal`` and the controller.
+
+Unsealing follows upstream's ``SealedSecret.Unseal``: the label comes from the SealedSecret's own
+metadata, so a ciphertext cannot be replayed under another name, namespace or scope.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sealer import crypto
+from sealer.crypto import Fingerprint, Label
+from sealer.errors import DecryptionError, ManifestError
+from sealer.keys import KeyPair, KeyRing
+from sealer.scope import KEY_FINGERPRINT_ANNOTATION, SKIP_OWNER_REFERENCES_ANNOTATION, Scope
+
+API_VERSION = "bitnami.com/v1alpha1"
+KIND = "SealedSecret"
+_ITEM_NAME = re.compile(r"^[-._a-zA-Z0-9]+$")
+# spec.template.data values are Go templates upstream; we render the plain-reference subset.
+_TEMPLATE_REF = re.compile(
+    r"\{\{-?\s*(?:\.([A-Za-z_][A-Za-z0-9_]*)|index\s+\.\s+\"([^\"]+)\")\s*-?\}\}"
+)
+
+
+def describe(obj: Mapping[str, Any]) -> str:
+    """``Kind ns/name`` for error messages."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
+    name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)  # type: ignore[union-attr]
+    return f"{obj.get('kind') or 'object'} {name or '<unnamed>'}"
+
+
+def check_item_name(item: str, where: str) -> None:
+    if not item or len(item) > 253 or not _ITEM_NAME.match(item):
+        raise ManifestError(
+            "is not a valid Secret key (letters, digits, '-', '_', '.')", where=where
+        )
+
+
+def secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
+    """``data`` (base64) and ``stringData`` of a Secret, decoded; stringData wins as in the API."""
+    what = describe(secret)
+    items: dict[str, bytes] = {}
+    for section in ("data", "stringData"):
+        values = secret.get(section) or {}
+        if not isinstance(values, Mapping):
+            raise ManifestError("must be a mapping", where=f"{what}: {section}")
+        for key, value in values.items():
+            where = f"{what}: {section}.{key}"
+            check_item_name(str(key), where)
+            if value is None:
+                value = ""
+            if not isinstance(value, str):
+                raise ManifestError("must be a string", where=where)
+            if section == "stringData":
+                items[key] = value.encode()
+                continue
+            try:
+                items[key] = base64.b64decode(value.encode("ascii"), validate=True)
+            except (binascii.Error, ValueError):
+                raise ManifestError("is not valid base64", where=where) from None
+    return items
+
+
+@dataclass(frozen=True)
+class SealedSecret:
+    """A validated SealedSecret: what unsealing needs, nothing else."""
+
+    name: str
+    namespace: str
+    scope: Scope
+    encrypted_data: Mapping[str, str]
+    template: Mapping[str, Any]
+    key_fingerprint: Fingerprint | None = None
+    legacy_data: str | None = None
+    uid: str | None = None
+
+    @property
+    def label(self) -> Label:
+        return self.scope.label(self.namespace, self.name)
+
+    @property
+    def where(self) -> str:
+        return f"SealedSecret {self.namespace}/{self.name}"
+
+    @classmethod
+    def from_manifest(cls, obj: Mapping[str, Any]) -> SealedSecret:
+        """Validate ``obj``; every error names the object and the field."""
+        what = describe(obj)
+        if obj.get("kind") != KIND:
+            raise ManifestError(f"expected kind {KIND}, got {obj.get('kind')!r}", where=what)
+        meta = obj.get("metadata")
+        if not isinstance(meta, Mapping):
+            raise ManifestError("missing", where=f"{what}: metadata")
+        spec = obj.get("spec")
+        if not isinstance(spec, Mapping):
+            raise ManifestError("missing or not a mapping", where=f"{what}: spec")
+        encrypted = spec.get("encryptedData") or {}
+        if not isinstance(encrypted, Mapping) or not all(
+            isinstance(v, str) for v in encrypted.values()
+        ):
+            raise ManifestError(
+                "must map item names to strings", where=f"{what}: spec.encryptedData"
+            )
+        for item in encrypted:
+            check_item_name(str(item), f"{what}: spec.encryptedData.{item}")
+        legacy = spec.get("data")
+        if legacy is not None and encrypted:
+            raise ManifestError(
+                "cannot use 'encryptedData' and the deprecated 'data' at the same time",
+                where=f"{what}: spec.data",
+            )
+        template = spec.get("template") or {}
+        if not isinstance(template, Mapping):
+            raise ManifestError("must be a mapping", where=f"{what}: spec.template")
+        annotations = meta.get("annotations") or {}
+        hint = (
+            annotations.get(KEY_FINGERPRINT_ANNOTATION)
+            if isinstance(annotations, Mapping)
+            else None
+        )
+        return cls(
+            name=str(meta.get("name") or ""),
+            namespace=str(meta.get("namespace") or ""),
+            scope=Scope.from_annotations(annotations if isinstance(annotations, Mapping) else None),
+            encrypted_data=dict(encrypted),
+            template=copy.deepcopy(dict(template)),
+            key_fingerprint=Fingerprint(hint) if isinstance(hint, str) and hint else None,
+            legacy_data=legacy if isinstance(legacy, str) else None,
+            uid=meta.get("uid"),
+        )
+
+    def ciphertexts(self) -> dict[str, bytes]:
+        """Decoded items; bad base64 names the item."""
+        result = {}
+        for item, value in self.encrypted_data.items():
+            try:
+                result[item] = crypto.b64decode(value)
+            except ValueError:
+                raise ManifestError(
+                    "is not valid standard base64", where=f"{self.where}: spec.encryptedData.{item}"
+                ) from None
+        return result
+
+
+@dataclass(frozen=True)
+class Unsealed:
+    """The Secret an unseal produced. ``repr`` shows names only, never values."""
+
+    secret: dict[str, Any] = field(repr=False)
+    keys: frozenset[Fingerprint]
+    items: tuple[str, ...]
+
+
+def unseal(
+    sealed: SealedSecret,
+    ring: KeyRing,
+    *,
+    hints: Mapping[str, str] | None = None,
+    accept_v1_data: bool = False,
+    api_version: str = API_VERSION,
+) -> Unsealed:
+    """Decrypt every item into the Secret upstream's controller would write.
+
+    ``hints`` maps an item to the fingerprint that opened it last time (tried first).
+    """
+    label = sealed.label
+    data: dict[str, bytes] = {}
+    used: set[Fingerprint] = set()
+    if sealed.legacy_data is not None:
+        if not accept_v1_data:
+            raise ManifestError(
+                "uses the deprecated 'data' field; use 'encryptedData'",
+                where=f"{sealed.where}: spec.data",
+            )
+        try:
+            blob = base64.b64decode(sealed.legacy_data, validate=True)
+        except (binascii.Error, ValueError):
+            raise ManifestError("is not valid base64", where=f"{sealed.where}: spec.data") from None
+        plaintext, pair = _open(
+            ring, blob, label, sealed.key_fingerprint, f"{sealed.where}: spec.data"
+        )
+        used.add(pair.fingerprint)
+        try:
+            inner = json.loads(plaintext)
+            data = secret_data(inner)
+        except (ValueError, ManifestError):
+            raise DecryptionError(f"{sealed.where}: spec.data does not hold a Secret") from None
+    for item, blob in sealed.ciphertexts().items():
+        hint = (hints or {}).get(item) or sealed.key_fingerprint
+        plaintext, pair = _open(
+            ring, blob, label, hint, f"{sealed.where}: spec.encryptedData.{item}"
+        )
+        data[item] = plaintext
+        used.add(pair.fingerprint)
+    for item, text in (sealed.template.get("data") or {}).items():
+        data[item] = render_template(str(text), data, f"{sealed.where}: spec.template.data.{item}")
+    return Unsealed(_secret(sealed, data, api_version), frozenset(used), tuple(sorted(data)))
+
+
+def _open(
+    ring: KeyRing, blob: bytes, label: Label, hint: str | None, where: str
+) -> tuple[bytes, KeyPair]:
+    try:
+        return ring.unseal(blob, label, hint)
+    except DecryptionError:
+        raise DecryptionError(f"{where}: no key could decrypt it") from None
+
+
+def render_template(text: str, data: Mapping[str, bytes], where: str) -> bytes:
+    """Render ``{{ .item }}`` / ``{{ index . "item" }}``; other Go template syntax is refused."""
+
+    def ref(match: re.Match[str]) -> str:
+        key = match.group(1) or match.group(2)
+        if key not in data:
+            raise ManifestError(f"refers to unknown item {key!r}", where=where)
+        return data[key].decode("utf-8", errors="surrogateescape")
+
+    if "{{" in _TEMPLATE_REF.sub("", text):
+        raise ManifestError("uses template syntax sealer does not support", where=where)
+    rendered = _TEMPLATE_REF.sub(ref, text)
+    return rendered.encode("utf-8", errors="surrogateescape")
+
+
+def _secret(sealed: SealedSecret, data: Mapping[str, bytes], api_version: str) -> dict[str, Any]:
+    tmeta = copy.deepcopy(dict(sealed.template.get("metadata") or {}))
+    tmeta.pop("creationTimestamp", None)
+    tmeta["name"], tmeta["namespace"] = sealed.name, sealed.namespace
+    annotations = tmeta.get("annotations") or {}
+    if annotations.get(SKIP_OWNER_REFERENCES_ANNOTATION) != "true":
+        tmeta["ownerReferences"] = [
+            {
+                "apiVersion": api_version,
+                "kind": KIND,
+                "name": sealed.name,
+                "uid": sealed.uid or "",
+                "controller": True,
+            }
+        ]
+    secret: dict[str, Any] = {"apiVersion": "v1", "kind": "Secret", "metadata": tmeta}
+    if sealed.template.get("type"):
+        secret["type"] = sealed.template["type"]
+    if sealed.template.get("immutable") is not None:
+        secret["immutable"] = sealed.template["immutable"]
+    secret["data"] = {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}
+    return secret
