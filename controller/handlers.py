@@ -1,0 +1,91 @@
+"""The kopf handlers: thin, each hands its event to the :class:`~controller.runtime.Runtime` in
+``memo.runtime``. Registered on an explicit registry (:func:`registry`), so several operators can
+run in one process (tests restart the controller that way).
+
+Only ``@kopf.on.event`` watchers are used for objects, never ``on.create``/``on.update``: kopf
+therefore writes nothing to SealedSecrets or Secrets (no ``last-handled-configuration``
+annotation, no finalizer, no ``status.kopf``), and works with upstream's CRD, whose status schema
+would prune kopf's fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from controller.cluster import SS_GROUP, SS_PLURAL, SS_VERSION, connection_info
+from controller.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def configure(settings: kopf.OperatorSettings, runtime: Runtime) -> None:
+    """kopf settings: no kopf-made Events, no peering, bookkeeping (if any) in status only."""
+    config = runtime.config
+    settings.posting.enabled = False  # we post upstream's Events ourselves
+    settings.peering.standalone = True
+    settings.peering.mandatory = False
+    # Inert today (nothing uses kopf's progress or diff-base), but should anyone add an
+    # on.create/on.update handler, its bookkeeping stays out of metadata and spec.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        field="status.kopf.last-handled-configuration"
+    )
+    settings.persistence.finalizer = "sealer.dev/finalizer"  # never added: no handler needs one
+    if config.label_selector:
+        settings.watching.label_selectors[SS_GROUP, SS_PLURAL] = config.label_selector.text
+    settings.watching.connect_timeout = 30
+    settings.watching.server_timeout = 600
+    settings.networking.error_backoffs = (1, 1, 2, 3, 5, 8, 13, 21)
+
+
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    configure(settings, runtime)
+    await runtime.start()
+    log.info(
+        "sealing keys loaded: %d (newest %s)",
+        len(runtime.ring),
+        runtime.ring.newest.fingerprint if runtime.ring.newest else "none",
+    )
+
+
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    runtime: Runtime = memo.runtime
+    await runtime.stop()
+
+
+def login(memo: kopf.Memo, **_: Any) -> kopf.ConnectionInfo:
+    runtime: Runtime = memo.runtime
+    return connection_info(runtime.cluster.configuration)
+
+
+def sealed_secret_event(
+    type: str | None,  # noqa: A002 - kopf's kwarg name
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    memo.runtime.on_sealed_secret(type, dict(body))
+
+
+async def secret_event(
+    type: str | None,  # noqa: A002 - kopf's kwarg name
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    await memo.runtime.on_secret(type, dict(body))
+
+
+def registry() -> kopf.OperatorRegistry:
+    """A fresh registry holding the controller's handlers."""
+    reg = kopf.OperatorRegistry()
+    kopf.on.startup(registry=reg)(startup)
+    kopf.on.cleanup(registry=reg)(cleanup)
+    kopf.on.login(registry=reg)(login)
+    kopf.on.event(SS_GROUP, SS_VERSION, SS_PLURAL, registry=reg)(sealed_secret_event)
+    kopf.on.event("", "v1", "secrets", registry=reg)(secret_event)
+    return reg

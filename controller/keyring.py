@@ -1,0 +1,256 @@
+"""The controller's sealing keys as they are in the cluster.
+
+:class:`ClusterKeys` holds one parsed key per key Secret of the key namespace (labelled
+``sealedsecrets.bitnami.com/sealed-secrets-key=active``, or the legacy Secret named exactly after
+the prefix) and the :class:`~sealer.keys.KeyRing` built from them, rebuilt whenever a key Secret
+appears, changes, is relabelled or goes. Each private key is parsed and validated once (about
+0.3 s for RSA-4096), off the event loop, and again only if its Secret's key material changes.
+
+:class:`KeyManager` does the I/O: the initial load, writing new keys exactly as upstream does
+(``generateName: <prefix>``, ``kubernetes.io/tls``, PKCS#1 ``tls.key``), and renewal on schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from controller import digest
+from controller.cluster import ApiError, Cluster
+from controller.config import Config
+from sealer import keys
+from sealer.errors import SealerError
+from sealer.keys import KEY_LABEL, KEY_LABEL_ACTIVE, KeyPair, KeyRing
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Offload = Callable[[Callable[[], T]], Awaitable[T]]
+Clock = Callable[[], dt.datetime]
+RETRY_AFTER_FAILED_RENEWAL = 30.0
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def material_digest(secret: Mapping[str, Any]) -> str:
+    """Identifies a key Secret's key material, to skip re-parsing an unchanged one."""
+    data = secret.get("data") or {}
+    raw = f"{data.get('tls.key', '')}\0{data.get('tls.crt', '')}".encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeySource:
+    """One key Secret, parsed."""
+
+    secret_name: str
+    digest: str
+    pair: KeyPair
+    hmac_key: bytes = field(repr=False)
+
+
+def load_source(secret: Mapping[str, Any], order_by: str = "CertNotBefore") -> KeySource:
+    """Parse and check a key Secret (CPU-heavy: call it off the event loop)."""
+    pair = keys.key_pair_from_secret(secret)
+    if order_by == "CertNotBefore":  # upstream's default --key-order-priority
+        pair = dataclasses.replace(pair, created=pair.certificate.not_before)
+    name = str((secret.get("metadata") or {}).get("name") or "")
+    return KeySource(name, material_digest(secret), pair, digest.derive_key(pair.private_key))
+
+
+class ClusterKeys:
+    """The key Secrets we know of and the ring they make; readable from any coroutine."""
+
+    def __init__(self, namespace: str, prefix: str, order_by: str = "CertNotBefore") -> None:
+        self.namespace, self.prefix, self.order_by = namespace, prefix, order_by
+        self._sources: dict[str, KeySource] = {}
+        self._hmac: dict[str, bytes] = {}
+        self._listeners: list[Callable[[KeyRing], None]] = []
+        self.ring = KeyRing()
+
+    def is_key_secret(self, secret: Mapping[str, Any]) -> bool:
+        meta = secret.get("metadata") or {}
+        if meta.get("namespace") != self.namespace:
+            return False
+        labels = meta.get("labels") or {}
+        return labels.get(KEY_LABEL) == KEY_LABEL_ACTIVE or meta.get("name") == self.prefix
+
+    def tracks(self, secret_name: str) -> bool:
+        return secret_name in self._sources
+
+    def reusable(self, secret: Mapping[str, Any]) -> KeySource | None:
+        """The already-parsed source of ``secret`` if its key material did not change."""
+        name = (secret.get("metadata") or {}).get("name")
+        known = self._sources.get(str(name))
+        return known if known and known.digest == material_digest(secret) else None
+
+    def subscribe(self, listener: Callable[[KeyRing], None]) -> None:
+        self._listeners.append(listener)
+
+    def put(self, source: KeySource) -> bool:
+        if self._sources.get(source.secret_name) == source:
+            return False
+        self._sources[source.secret_name] = source
+        self._rebuild()
+        return True
+
+    def discard(self, secret_name: str) -> bool:
+        if self._sources.pop(secret_name, None) is None:
+            return False
+        self._rebuild()
+        return True
+
+    def replace(self, sources: Iterable[KeySource]) -> None:
+        self._sources = {s.secret_name: s for s in sources}
+        self._rebuild()
+
+    def hmac_key(self, fingerprint: str) -> bytes | None:
+        return self._hmac.get(fingerprint)
+
+    def is_stale(self, now: dt.datetime, period: dt.timedelta, cutoff: dt.datetime | None) -> bool:
+        """No key, or the newest is due for renewal or older than the cutoff."""
+        newest = self.ring.newest
+        if newest is None:
+            return True
+        if period > dt.timedelta(0) and now - newest.created >= period:
+            return True
+        return cutoff is not None and newest.created < cutoff
+
+    def renewal_due(self, period: dt.timedelta) -> dt.datetime | None:
+        newest = self.ring.newest
+        if newest is None or period <= dt.timedelta(0):
+            return None
+        return newest.created + period
+
+    def _rebuild(self) -> None:
+        by_fp: dict[str, KeySource] = {}
+        for source in self._sources.values():
+            by_fp.setdefault(source.pair.fingerprint, source)
+        self.ring = KeyRing(tuple(s.pair for s in by_fp.values()))
+        self._hmac = {fp: s.hmac_key for fp, s in by_fp.items()}
+        for listener in list(self._listeners):
+            listener(self.ring)
+
+
+class KeyManager:
+    """Loads, writes, renews and hot-reloads the key Secrets of ``config.key_namespace``."""
+
+    def __init__(
+        self,
+        config: Config,
+        cluster: Cluster,
+        offload: Offload[Any],
+        clock: Clock = _now,
+    ) -> None:
+        self.config, self.cluster, self.offload, self.clock = config, cluster, offload, clock
+        self.keys = ClusterKeys(config.key_namespace, config.key_prefix, config.key_order_priority)
+        self.generated = 0
+        self._wake = asyncio.Event()
+        self.keys.subscribe(lambda _ring: self._wake.set())
+
+    async def _parse(self, secret: Mapping[str, Any]) -> KeySource | None:
+        if (known := self.keys.reusable(secret)) is not None:
+            return known
+        name = (secret.get("metadata") or {}).get("name")
+        order_by = self.config.key_order_priority
+        try:
+            source: KeySource = await self.offload(lambda: load_source(secret, order_by))
+            return source
+        except SealerError as exc:  # never carries key material
+            log.error("ignoring key Secret %s/%s: %s", self.keys.namespace, name, exc)
+            return None
+
+    async def load(self) -> None:
+        """Every active key Secret plus the legacy one named after the prefix."""
+        ns = self.config.key_namespace
+        found = await self.cluster.list_secrets(ns, f"{KEY_LABEL}={KEY_LABEL_ACTIVE}")
+        names = {(s.get("metadata") or {}).get("name") for s in found}
+        if self.config.key_prefix not in names:
+            try:
+                legacy = await self.cluster.get_secret(ns, self.config.key_prefix)
+            except ApiError as exc:
+                if exc.status != 403:
+                    raise
+                legacy = None
+            if legacy is not None:
+                found.append(legacy)
+        parsed = await asyncio.gather(*(self._parse(s) for s in found))
+        self.keys.replace(s for s in parsed if s is not None)
+        for s in parsed:
+            if s is not None:
+                log.info("registered private key %s (%s)", s.secret_name, s.pair.fingerprint)
+
+    async def ensure_fresh(self) -> KeyPair | None:
+        """Generate a key if there is none, or the newest is due or older than the cutoff."""
+        cfg = self.config
+        if self.keys.is_stale(self.clock(), cfg.key_renew_period, cfg.key_cutoff_time):
+            return await self.generate()
+        return None
+
+    async def generate(self) -> KeyPair:
+        """A new RSA key and self-signed certificate, stored as upstream's ``writeKey`` does."""
+        cfg = self.config
+
+        def make() -> tuple[KeyPair, bytes]:
+            key, cert = keys.generate(cfg.key_size, cfg.key_ttl, cfg.my_cn)
+            pair = KeyPair(key, keys.certificate_from_x509(cert))
+            return pair, digest.derive_key(key)
+
+        made: tuple[KeyPair, bytes] = await self.offload(make)
+        pair, hmac_key = made
+        body = keys.key_secret(pair, cfg.key_namespace, cfg.key_prefix)
+        meta = body["metadata"]
+        meta["labels"] = {**{k: v for k, v in cfg.private_key_labels.items()}, **meta["labels"]}
+        if cfg.private_key_annotations:
+            meta["annotations"] = dict(cfg.private_key_annotations)
+        created = await self.cluster.create_secret(cfg.key_namespace, body)
+        name = str(created.get("metadata", {}).get("name", ""))
+        when = pair.certificate.not_before
+        if cfg.key_order_priority != "CertNotBefore":
+            when = keys._parse_time(created.get("metadata", {}).get("creationTimestamp")) or when
+        pair = dataclasses.replace(pair, name=name, created=when)
+        self.keys.put(KeySource(name, material_digest(created), pair, hmac_key))
+        self.generated += 1
+        log.info("new key written: %s/%s (%s)", cfg.key_namespace, name, pair.fingerprint)
+        return pair
+
+    async def on_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> bool:
+        """A watch event for a Secret of the key namespace; returns whether the ring changed."""
+        name = str((secret.get("metadata") or {}).get("name") or "")
+        if event_type == "DELETED" or not self.keys.is_key_secret(secret):
+            if self.keys.discard(name):
+                log.info("key Secret %s/%s gone or inactive: dropped", self.keys.namespace, name)
+                return True
+            return False
+        source = await self._parse(secret)
+        if source is None:
+            return self.keys.discard(name)
+        if self.keys.put(source):
+            log.info("registered private key %s (%s)", name, source.pair.fingerprint)
+            return True
+        return False
+
+    async def renew_forever(self) -> None:
+        """Generate a key whenever the ring is empty or the newest key is due; never returns."""
+        cfg = self.config
+        while True:
+            self._wake.clear()
+            delay: float | None = None
+            try:
+                await self.ensure_fresh()
+                due = self.keys.renewal_due(cfg.key_renew_period)
+                if due is not None:
+                    delay = max((due - self.clock()).total_seconds(), 0.0)
+            except (SealerError, OSError) as exc:
+                delay = RETRY_AFTER_FAILED_RENEWAL
+                log.error("key renewal failed, retrying in %.0f s: %s", delay, exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
