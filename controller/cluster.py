@@ -91,6 +91,10 @@ def _q(part: str) -> str:
     return urllib.parse.quote(part, safe="")
 
 
+def _ss_path(namespace: str, name: str) -> str:
+    return f"/apis/{SS_GROUP}/{SS_VERSION}/namespaces/{_q(namespace)}/{SS_PLURAL}/{_q(name)}"
+
+
 class Cluster:
     """Async access to Secrets, SealedSecret status and Events."""
 
@@ -167,7 +171,7 @@ class Cluster:
     # SealedSecrets
 
     async def get_sealed_secret(self, namespace: str, name: str) -> Obj | None:
-        path = f"/apis/{SS_GROUP}/{SS_VERSION}/namespaces/{_q(namespace)}/{SS_PLURAL}/{_q(name)}"
+        path = _ss_path(namespace, name)
         try:
             return await self._run("GET", path)
         except ApiError as exc:
@@ -176,7 +180,7 @@ class Cluster:
             raise
 
     async def patch_sealed_secret_status(self, namespace: str, name: str, status: Obj) -> Obj:
-        path = f"/apis/{SS_GROUP}/{SS_VERSION}/namespaces/{_q(namespace)}/{SS_PLURAL}/{_q(name)}/status"
+        path = _ss_path(namespace, name) + "/status"
         return await self._run(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )

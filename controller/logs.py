@@ -44,5 +44,7 @@ def setup(fmt: str = "text", level: str = "INFO") -> None:
     numeric = logging.getLevelName(level.upper())
     root.setLevel(numeric if isinstance(numeric, int) else logging.INFO)
     logging.getLogger("kopf").setLevel(max(root.level, logging.INFO))
+    # "Handler 'secret_event' succeeded" for every Secret change in the cluster: not news.
+    logging.getLogger("kopf.objects").setLevel(max(root.level, logging.WARNING))
     for noisy in ("urllib3", "aiohttp.access", "kubernetes"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.WARNING))

@@ -46,12 +46,14 @@ async def serve(
     *,
     stop_flag: asyncio.Event | threading.Event | None = None,
     ready_flag: asyncio.Event | threading.Event | None = None,
+    settings: kopf.OperatorSettings | None = None,
 ) -> None:
     cfg = runtime.config
     namespaces = () if cfg.all_namespaces else sorted({*cfg.namespaces, cfg.key_namespace})
     async with http_servers(runtime):
         await kopf.operator(
             registry=handlers.registry(),
+            settings=settings,
             clusterwide=cfg.all_namespaces,
             namespaces=namespaces,
             standalone=True,
@@ -68,8 +70,13 @@ class OperatorThread:
     kopf to exit and joins. Usable as a context manager.
     """
 
-    def __init__(self, config: Config, runtime: Runtime | None = None) -> None:
-        self.config = config
+    def __init__(
+        self,
+        config: Config,
+        runtime: Runtime | None = None,
+        settings: kopf.OperatorSettings | None = None,
+    ) -> None:
+        self.config, self.settings = config, settings
         self.runtime = runtime or Runtime(config)
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -81,7 +88,12 @@ class OperatorThread:
         self.loop = asyncio.new_event_loop()
         try:
             self.loop.run_until_complete(
-                serve(self.runtime, stop_flag=self._stop, ready_flag=self._ready)
+                serve(
+                    self.runtime,
+                    stop_flag=self._stop,
+                    ready_flag=self._ready,
+                    settings=self.settings,
+                )
             )
         except BaseException as exc:  # noqa: BLE001 - reported to the thread's owner
             self.error = exc

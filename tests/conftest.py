@@ -1,1 +1,2 @@
 pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = [*pytest_plugins, "tests.integration.controller_fixtures"]  # controller e2e
