@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import http.client
+import json
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -34,6 +37,20 @@ Obj = dict[str, Any]
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[2]
 SEALEDSECRET_CRD = ROOT / "crds" / "sealedsecret.yaml"
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def lines(self) -> list[Any]:
+        """A watch response's events, one JSON document per line."""
+        return [json.loads(line) for line in self.body.splitlines() if line.strip()]
 
 
 class LoopbackServer(kmock.Server):
@@ -185,6 +202,21 @@ class KubeAPI:
         path.write_text(yaml.safe_dump(self.kubeconfig(namespace)))
         return path
 
+    def http(self, method: str, path: str, body: Any = None, *,
+             content_type: str = "application/json", headers: dict[str, str] | None = None,
+             timeout: float = 10) -> HttpResult:
+        """One raw HTTP request (``body`` JSON-encoded unless bytes); reads the whole answer."""
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        try:
+            sent = {**({"Content-Type": content_type} if data is not None else {}),
+                    **(headers or {})}
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            return HttpResult(response.status, dict(response.getheaders()), response.read())
+        finally:
+            conn.close()
+
     # --- the store, from tests (same semantics as over HTTP: versions, events, GC) ---------
 
     def resource(self, name: str) -> ResourceType:
@@ -317,7 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["KubeAPI", "LoopbackServer", "main"]
+__all__ = ["HttpResult", "KubeAPI", "LoopbackServer", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())

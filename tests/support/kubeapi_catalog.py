@@ -7,7 +7,10 @@ CustomResourceDefinition objects (YAML files or ones created through the API).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,9 +92,12 @@ class ResourceType:
         )
 
 
-def _builtin_types() -> list[ResourceType]:
+@functools.cache
+def _builtin_types() -> tuple[ResourceType, ...]:
     bundled = kmock.ResourcesArray()
-    bundled.load_bundled()
+    with warnings.catch_warnings():  # kmock 0.8 uses the deprecated importlib.resources API
+        warnings.simplefilter("ignore", DeprecationWarning)
+        bundled.load_bundled()
     result: list[ResourceType] = []
     for res in bundled:
         info = bundled[res]
@@ -113,7 +119,7 @@ def _builtin_types() -> list[ResourceType]:
             group="kopf.dev", version="v1", plural=plural, kind=kind, namespaced=namespaced,
             singular=kind.lower(), list_kind=f"{kind}List", custom=True,
         ))
-    return result
+    return tuple(result)
 
 
 def crd_types(crd: Obj) -> list[ResourceType]:
@@ -223,6 +229,43 @@ class Catalog:
         if not versions:
             return None
         return {"kind": "APIGroup", "apiVersion": "v1", **self._group_doc(group, versions)}
+
+    # --- OpenAPI v3: paths only, no schemas -------------------------------------------------
+    # Enough for kubectl to see that the server validates fields itself (``fieldValidation``
+    # on PATCH), so ``kubectl apply`` works without ``--validate=false``; no schemas are
+    # served, so kubectl falls back to its built-in types for strategic merge patches.
+
+    def _group_versions(self) -> list[tuple[str, str]]:
+        return sorted({(rt.group, rt.version) for rt in self._types.values()})
+
+    def openapi_root(self) -> Obj:
+        paths: Obj = {}
+        for group, version in self._group_versions():
+            prefix = f"apis/{group}/{version}" if group else f"api/{version}"
+            names = sorted(f"{rt.plural}:{rt.kind}" for rt in self._types.values()
+                           if (rt.group, rt.version) == (group, version))
+            digest = hashlib.sha256(",".join(names).encode()).hexdigest()[:32].upper()
+            paths[prefix] = {"serverRelativeURL": f"/openapi/v3/{prefix}?hash={digest}"}
+        return {"paths": paths}
+
+    def openapi_group_version(self, group: str, version: str) -> Obj | None:
+        types = [rt for rt in self._types.values() if (rt.group, rt.version) == (group, version)]
+        if not types:
+            return None
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        param = {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}
+        paths: Obj = {}
+        for rt in types:
+            scope = f"{prefix}/namespaces/{{namespace}}" if rt.namespaced else prefix
+            gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind}
+            operation = {"x-kubernetes-group-version-kind": gvk, "parameters": [param],
+                         "responses": {"200": {"description": "OK"}}}
+            if {"patch", "update"} & rt.verbs:
+                paths[f"{scope}/{rt.plural}/{{name}}"] = {"patch": operation, "put": operation}
+            if "create" in rt.verbs:
+                paths[f"{scope}/{rt.plural}"] = {"post": operation}
+        return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
+                "paths": paths, "components": {"schemas": {}}}
 
     def resource_list(self, group: str, version: str) -> Obj | None:
         types = [rt for rt in self._types.values() if (rt.group, rt.version) == (group, version)]

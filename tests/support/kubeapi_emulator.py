@@ -21,6 +21,7 @@ import attrs
 import kmock
 import yaml
 
+from tests.support import kubeapi_protobuf as protobuf
 from tests.support.kubeapi_catalog import Catalog, ResourceType
 from tests.support.kubeapi_hooks import (
     Fault,
@@ -257,13 +258,12 @@ class StandinEmulator(Writes, kmock.KubernetesEmulator):
             if name is not None:
                 raise ApiError(405, "POST is not allowed on a named object",
                                reason="MethodNotAllowed")
-            _reject_protobuf(raw.content_type)
-            created = self._create(rt, namespace, request.data, dry)
+            created = self._create(rt, namespace, _body(raw.content_type, request), dry)
             return json_response(self._present(rt, created), 201)
         assert name is not None or verb == "deletecollection"
         if verb == "update":
-            _reject_protobuf(raw.content_type)
-            updated = self._replace(rt, namespace, name or "", sub, request.data, dry)
+            updated = self._replace(rt, namespace, name or "", sub,
+                                    _body(raw.content_type, request), dry)
             return json_response(self._present(rt, updated))
         if verb == "patch":
             patched = self._patch(rt, namespace, name or "", sub, raw.content_type,
@@ -286,10 +286,19 @@ class StandinEmulator(Writes, kmock.KubernetesEmulator):
         raise ApiError(405, f"{raw.method} is not supported here", reason="MethodNotAllowed")
 
     def _non_api(self, path: str) -> aiohttp.web.StreamResponse:
+        path = path.rstrip("/") or "/"
         if path == "/version":
             return json_response(SERVER_VERSION)
         if path in ("/healthz", "/livez", "/readyz"):
             return aiohttp.web.Response(text="ok")
+        if path == "/openapi/v3":
+            return json_response(self.catalog.openapi_root())
+        if path.startswith("/openapi/v3/"):
+            parts = path.split("/")[3:] + ["", "", ""]
+            group, version = ("", parts[1]) if parts[0] == "api" else (parts[1], parts[2])
+            doc = self.catalog.openapi_group_version(group, version) if version else None
+            if doc is not None:
+                return json_response(doc)
         if path == "/":
             paths = {"/api", "/api/v1", "/apis", "/version", "/healthz"}
             for group, versions in self.catalog.groups().items():
@@ -470,6 +479,14 @@ def _decode(content_type: str, body: bytes) -> Any:
         return None
 
 
-def _reject_protobuf(content_type: str) -> None:
-    if "protobuf" in content_type or "cbor" in content_type:
+def _body(content_type: str, request: kmock.Request) -> Any:
+    """The request's object: JSON or YAML as parsed, protobuf for a few core kinds."""
+    if "protobuf" in content_type:
+        try:
+            return protobuf.decode(request.body)
+        except ValueError as exc:
+            raise ApiError(415, f"the API stand-in cannot read this protobuf body: {exc}; "
+                                "send JSON") from exc
+    if "cbor" in content_type:
         raise ApiError(415, f"the API stand-in only reads JSON bodies, not {content_type}")
+    return request.data

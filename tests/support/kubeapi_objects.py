@@ -135,8 +135,12 @@ def strip_directives(patch: Any) -> Any:
 
 
 def fold_string_data(rt: ResourceType, obj: Obj) -> None:
-    """Secrets: ``stringData`` is write-only; the server merges it into base64 ``data``."""
-    if (rt.group, rt.plural) != ("", "secrets") or "stringData" not in obj:
+    """Secrets: ``stringData`` is write-only; the server merges it into base64 ``data``.
+    (Also the server's defaulting of a Secret's ``type`` to Opaque.)"""
+    if (rt.group, rt.plural) != ("", "secrets"):
+        return
+    obj.setdefault("type", "Opaque")
+    if "stringData" not in obj:
         return
     string_data = obj.pop("stringData") or {}
     data = dict(obj.get("data") or {})
