@@ -188,10 +188,12 @@ class KeyManager:
             if s is not None:
                 log.info("registered private key %s (%s)", s.secret_name, s.pair.fingerprint)
 
-    async def ensure_fresh(self) -> KeyPair | None:
-        """Generate a key if there is none, or the newest is due or older than the cutoff."""
+    async def ensure_fresh(self, at_start: bool = False) -> KeyPair | None:
+        """Generate a key if there is none or the newest is due; at start, as upstream, also if
+        the newest is older than ``--key-cutoff-time``."""
         cfg = self.config
-        if self.keys.is_stale(self.clock(), cfg.key_renew_period, cfg.key_cutoff_time):
+        cutoff = cfg.key_cutoff_time if at_start else None
+        if self.keys.is_stale(self.clock(), cfg.key_renew_period, cutoff):
             return await self.generate()
         return None
 

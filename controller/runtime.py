@@ -76,7 +76,7 @@ class Runtime:
     async def start(self) -> None:
         """Load (or make) the keys, then start the workers and the renewal schedule."""
         await self.key_manager.load()
-        await self.key_manager.ensure_fresh()
+        await self.key_manager.ensure_fresh(at_start=True)
         self.metrics.observe_keys(self.keys.ring)
         for n in range(self.config.reconcile_workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"sealer-worker-{n}"))

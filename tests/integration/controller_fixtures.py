@@ -199,9 +199,15 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
             "reconcile_workers": 4,
             **overrides,
         }
+        watches = kube_api.open_watches
         thread = OperatorThread(Config(**options), settings=quick_settings())
         handle = Controller(kube_api, thread.start())
         started.append(handle)
+        # kopf is ready before it watches; stopping it mid-discovery stalls its exit for 5 s.
+        # Watching: CRDs, Secrets, SealedSecrets (per namespace when not cluster-wide).
+        streams = 3 if not options.get("namespaces") else 1 + 2 * len(
+            {*options["namespaces"], options["key_namespace"]})
+        wait_for(lambda: kube_api.open_watches >= watches + streams, what="kopf watching")
         return handle
 
     yield start
