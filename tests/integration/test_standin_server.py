@@ -58,7 +58,8 @@ def test_kubeconfig_works_for_the_official_client(kube_api: KubeAPI, tmp_path: P
     with kubernetes.client.ApiClient(configuration) as client:
         version = kubernetes.client.VersionApi(client).get_code()
         assert version.git_version.startswith("v1.37")
-        names = [ns.metadata.name for ns in kubernetes.client.CoreV1Api(client).list_namespace().items]
+        namespaces = kubernetes.client.CoreV1Api(client).list_namespace().items
+        names = [ns.metadata.name for ns in namespaces]
         assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
 
 
@@ -113,7 +114,7 @@ def test_module_entry_point_serves_until_terminated(tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        assert f"http://127.0.0.1:{port}" in line, line + (proc.stderr.read() if proc.stderr else "")
+        assert f"http://127.0.0.1:{port}" in line, proc.stderr.read() if proc.stderr else line
         config = yaml.safe_load(kubeconfig.read_text())
         assert config["clusters"][0]["cluster"]["server"] == f"http://127.0.0.1:{port}"
         probe = KubeAPI(port=port)  # only its http() helper, pointed at the subprocess

@@ -20,6 +20,7 @@ import aiohttp.web
 import attrs
 import kmock
 import yaml
+import yarl
 
 from tests.support import kubeapi_protobuf as protobuf
 from tests.support.kubeapi_catalog import Catalog, ResourceType
@@ -456,7 +457,8 @@ class StandinEmulator(Writes, kmock.KubernetesEmulator):
         if self._session is None:
             self._session = aiohttp.ClientSession()
         try:
-            async with self._session.request(raw.method, url, data=request.body or None,
+            async with self._session.request(raw.method, yarl.URL(url, encoded=True),
+                                             data=request.body or None,
                                              headers=headers, allow_redirects=False) as resp:
                 payload = await resp.read()
                 out = {"Content-Type": resp.headers["Content-Type"]} \
