@@ -203,8 +203,10 @@ class StandinEmulator(Writes, kmock.KubernetesEmulator):
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
         """User-declared kmock reactions first (O(1) membership), then the API itself."""
         for reaction in iter_reactions(self):
-            if reaction._disabled.is_set() or not contains(reaction._source, request,
-                                                           self.match_stats):
+            if reaction._disabled.is_set():
+                continue
+            self.match_stats.checks += 1
+            if not contains(reaction._source, request, self.match_stats):
                 continue
             try:
                 return await reaction(request)
