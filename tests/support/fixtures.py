@@ -69,13 +69,13 @@ def kubeconfig(kube_api: KubeAPI, tmp_path: Path) -> Path:
 @pytest.fixture
 def kube_client(kubeconfig: Path) -> Iterator[kubernetes.client.ApiClient]:
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(config_file=str(kubeconfig),
-                                       client_configuration=configuration)
+    kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), client_configuration=configuration)
     client = kubernetes.client.ApiClient(configuration)
     try:
         yield client
     finally:
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def attach_login(registry: kopf.OperatorRegistry, server: str,
         if handler.id == STANDIN_LOGIN_ID:
             return
 
-    @kopf.on.login(registry=registry, id=STANDIN_LOGIN_ID)  # type: ignore[untyped-decorator]
+    @kopf.on.login(registry=registry, id=STANDIN_LOGIN_ID)
     def standin_login(**_: Any) -> kopf.ConnectionInfo:
         return kopf.ConnectionInfo(server=server, insecure=True,
                                    default_namespace=default_namespace, priority=100)

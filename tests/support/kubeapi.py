@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import builtins
 import concurrent.futures
 import http.client
 import json
@@ -292,7 +293,7 @@ class KubeAPI:
     def open_watches(self) -> int:
         return self.call(lambda: len(self.emulator.hub.watchers))
 
-    def requests(self, **match: Any) -> list[RequestRecord]:
+    def requests(self, **match: Any) -> builtins.list[RequestRecord]:
         """Logged requests (the most recent ``request_log_limit``) whose fields equal ``match``,
         e.g. ``api.requests(verb="patch", resource="sealedsecrets", subresource="status")``."""
         return [r for r in self.emulator.log.snapshot()
@@ -304,9 +305,7 @@ class KubeAPI:
             return len(self.requests(**{k: v for k, v in
                                         {"verb": verb, "resource": resource, **match}.items()
                                         if v is not None}))
-        counts = self.emulator.log.counts
-        return sum(n for (v, r), n in list(counts.items())
-                   if verb in (None, v) and resource in (None, r))
+        return self.emulator.log.count(verb, resource)
 
     def reset_log(self) -> None:
         self.emulator.log.clear()

@@ -1,5 +1,5 @@
-"""Test hooks around the emulator: the request log and counters, fault injection, and the
-membership fast path that keeps kmock's reaction matching O(1) per request.
+"""Test hooks around the emulator: the request log and counters, fault injection, the service
+proxy, and the membership fast path that keeps kmock's reaction matching O(1) per request.
 """
 
 from __future__ import annotations
@@ -9,7 +9,12 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import aiohttp
+import aiohttp.web
 import kmock
+import yarl
+
+from tests.support.kubeapi_objects import ApiError
 
 
 @dataclass
@@ -50,6 +55,11 @@ class RequestLog:
             self.records.append(record)
             while len(self.records) > self.limit:
                 self.records.popleft()
+
+    def count(self, verb: str | None = None, resource: str | None = None) -> int:
+        with self._lock:
+            return sum(n for (v, r), n in self.counts.items()
+                       if verb in (None, v) and resource in (None, r))
 
     def snapshot(self) -> list[RequestRecord]:
         with self._lock:
@@ -172,3 +182,30 @@ def iter_reactions(root: kmock.Root) -> Iterable[kmock.Reaction]:
     padded = [p + (0,) * (width - len(p)) for p in priorities]
     order = sorted(range(len(payloads)), key=lambda index: padded[index])
     return [payloads[index] for index in order]
+
+
+def proxied_service(service_part: str) -> str:
+    """``http:NAME:http``, ``NAME:http``, ``NAME`` → NAME (the service proxy's name forms)."""
+    parts = service_part.split(":")
+    return parts[1] if len(parts) == 3 else parts[0]
+
+
+async def forward(session: aiohttp.ClientSession, raw: aiohttp.web.BaseRequest, body: bytes,
+                  backend: str) -> aiohttp.web.Response:
+    """Pass a service-proxy request to the registered backend: method, path tail, raw query,
+    body, content type and accept; answer with the backend's status, body and content type."""
+    # /api/v1/namespaces/NS/services/NAME/proxy/<tail>: the tail starts at segment 8.
+    tail = "/" + "/".join(raw.url.raw_path.split("/")[8:])
+    url = backend.rstrip("/") + tail
+    if raw.url.raw_query_string:
+        url += "?" + raw.url.raw_query_string
+    headers = {k: v for k, v in raw.headers.items() if k.lower() in ("content-type", "accept")}
+    try:
+        async with session.request(raw.method, yarl.URL(url, encoded=True), data=body or None,
+                                   headers=headers, allow_redirects=False) as resp:
+            payload = await resp.read()
+            out = {"Content-Type": resp.headers["Content-Type"]} \
+                if "Content-Type" in resp.headers else {}
+            return aiohttp.web.Response(status=resp.status, body=payload, headers=out)
+    except aiohttp.ClientError as exc:
+        raise ApiError(503, f"error trying to reach service: {exc}") from exc

@@ -106,13 +106,13 @@ class Writes:
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
-        name = meta.get("name")
+        name: str = meta.get("name") or ""
         if not name:
             prefix = meta.get("generateName")
             if not prefix:
                 raise ApiError.invalid(rt, "", "metadata.name", "name or generateName is required")
             for _ in range(32):
-                name = prefix + random_suffix()
+                name = f"{prefix}{random_suffix()}"
                 if self._current(rt, namespace, name) is None:
                     break
             meta["name"] = name
