@@ -94,6 +94,9 @@ def test_leases_and_kopf_peerings(kube_client: kubernetes.client.ApiClient) -> N
 def test_crd_from_yaml_is_served_and_stored(kube_api: KubeAPI) -> None:
     crd = kube_api.get("customresourcedefinitions", "sealedsecrets.bitnami.com")
     assert crd is not None
+    path = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/sealedsecrets.bitnami.com"
+    same = kube_api.http("PUT", path, {**crd, "status": {}}).json()
+    assert same["metadata"]["resourceVersion"] == crd["metadata"]["resourceVersion"]
     assert {c["type"]: c["status"] for c in crd["status"]["conditions"]} == {
         "NamesAccepted": "True", "Established": "True"}
     spec = yaml.safe_load(SEALEDSECRET_CRD.read_text())["spec"]

@@ -86,6 +86,7 @@ def test_status_subresource_writes_only_status(kube_api: KubeAPI, obj: dict[str,
     assert replaced["status"] == {"observedGeneration": 2} and replaced["spec"] == obj["spec"]
     got = kube_api.http("GET", f"{SS_PATH}/p/status").json()
     assert got["status"] == {"observedGeneration": 2}
+    assert kube_api.http("DELETE", f"{SS_PATH}/p/status").status == 405
 
 
 def test_main_resource_writes_never_change_status(kube_api: KubeAPI,

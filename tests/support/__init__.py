@@ -1,5 +1,10 @@
-"""Test support: a Kubernetes API stand-in (kmock, extended) and a kopf operator harness."""
+"""Test support: a Kubernetes API stand-in (kmock, extended) and a kopf operator harness.
 
-from tests.support.kubeapi import SEALEDSECRET_CRD, KubeAPI
+See tests/support/README.md.
+"""
 
-__all__ = ["SEALEDSECRET_CRD", "KubeAPI"]
+from tests.support.kopf_harness import OperatorThread, attach_login, quick_settings
+from tests.support.kubeapi import SEALEDSECRET_CRD, HttpResult, KubeAPI
+
+__all__ = ["SEALEDSECRET_CRD", "HttpResult", "KubeAPI", "OperatorThread", "attach_login",
+           "quick_settings"]

@@ -186,6 +186,9 @@ class StandinEmulator(Reads, Writes, kmock.KubernetesEmulator):
             return await self._proxy(request, target)
         if sub is not None and (sub not in rt.subresources or sub != "status"):
             raise ApiError(404, "the server could not find the requested resource")
+        if sub == "status" and verb not in ("get", "update", "patch"):
+            raise ApiError(405, f"{verb} is not supported on {rt.qualified}/status",
+                           reason="MethodNotAllowed")
         if sub is None and verb not in rt.verbs:
             raise ApiError(405, f"{verb} is not supported on {rt.qualified}",
                            reason="MethodNotAllowed")

@@ -94,12 +94,16 @@ class Reads:
                 raise ApiError(400, f"invalid resourceVersion {since!r}") from exc
             gone = backlog is None
             events = backlog or []
+        try:
+            timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
+        except ValueError as exc:
+            raise ApiError(400, "timeoutSeconds must be a number") from exc
         snapshot_rv = self._rv
         self.hub.watchers.add(watcher)
+        response = aiohttp.web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
         try:
-            response = aiohttp.web.StreamResponse(
-                status=200, headers={"Content-Type": "application/json"})
-            response.enable_chunked_encoding()
             await response.prepare(raw)
             as_table = accepts_table(accept)
             include = params.get("includeObject", "Metadata")
@@ -129,7 +133,6 @@ class Reads:
                     "metadata": {"resourceVersion": str(snapshot_rv),
                                  "annotations": {"k8s.io/initial-events-end": "true"}}})
             loop = asyncio.get_running_loop()
-            timeout = float(params["timeoutSeconds"]) if params.get("timeoutSeconds") else None
             deadline = loop.time() + timeout if timeout else None
             while True:
                 remaining = None if deadline is None else deadline - loop.time()

@@ -153,18 +153,19 @@ class Writes:
             if new["metadata"]["name"] != expected:
                 raise ApiError.invalid(rt, new["metadata"]["name"], "metadata.name",
                                        f"must be spec.names.plural+\".\"+spec.group: {expected!r}")
-            stamp = now()
-            new["status"] = {
-                "acceptedNames": dict(new["spec"]["names"]),
-                "storedVersions": [types[0].storage_version],
-                "conditions": [
+            status = dict(new.get("status") or {})
+            status["acceptedNames"] = dict(new["spec"]["names"])
+            status["storedVersions"] = [types[0].storage_version]
+            if not status.get("conditions"):  # kept as they are on later updates
+                stamp = now()
+                status["conditions"] = [
                     {"type": t, "status": "True", "reason": r, "message": m,
                      "lastTransitionTime": stamp}
                     for t, r, m in [("NamesAccepted", "NoConflicts", "no conflicts found"),
                                     ("Established", "InitialNamesAccepted",
                                      "the initial names have been accepted")]
-                ],
-            }
+                ]
+            new["status"] = status
 
     def _register_crd(self, crd: Obj) -> None:
         types = crd_types(crd)
