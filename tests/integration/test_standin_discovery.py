@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -112,6 +114,44 @@ def test_crd_from_yaml_is_served_and_stored(kube_api: KubeAPI) -> None:
     encrypted = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
         "encryptedData"]
     assert encrypted["x-kubernetes-preserve-unknown-fields"] is True
+
+
+def test_crd_manifest_is_valid_and_accepts_upstream_shaped_objects() -> None:
+    doc = yaml.safe_load(SEALEDSECRET_CRD.read_text())
+    kubernetes_validate.validate(doc, "1.33.0", strict=True)
+    schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    upstream_shaped = {  # as kubeseal writes them, plus a status as upstream's controller does
+        "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+        "metadata": {"name": "db", "namespace": "team-a",
+                     "annotations": {"sealedsecrets.bitnami.com/namespace-wide": "true"}},
+        "spec": {"encryptedData": {"password": "AgBy3i4OJSWK+PiTySYZZA=="},
+                 "template": {"metadata": {"name": "db", "labels": {"app": "db"}},
+                              "type": "Opaque", "immutable": True, "data": None}},
+        "status": {"observedGeneration": 1, "conditions": [
+            {"type": "Synced", "status": "True", "lastUpdateTime": "2026-01-01T00:00:00Z",
+             "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "keyFingerprints": ["ab12"], "unsealedHash": "h", "futureField": {"x": 1}},
+    }
+    schema_for_python = _nullable_as_jsonschema(schema)
+    jsonschema.validate(upstream_shaped, schema_for_python)
+    for broken in ({"spec": {}}, {"spec": {"encryptedData": {"k": "v"}, "template": {
+            "immutable": "yes"}}}, {"spec": {"encryptedData": {}}, "status": {
+            "conditions": [{"type": "Synced"}]}}, {"metadata": {}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
+                                 **broken}, schema_for_python)
+
+
+def _nullable_as_jsonschema(schema: Any) -> Any:
+    """OpenAPI's ``nullable: true`` in JSON Schema terms (``type: [T, "null"]``)."""
+    if isinstance(schema, list):
+        return [_nullable_as_jsonschema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {k: _nullable_as_jsonschema(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") and "type" in schema:
+        result["type"] = [schema["type"], "null"]
+    return result
 
 
 def test_crd_created_through_the_api_registers_its_resource(

@@ -70,10 +70,11 @@ def sealed(name: str, value: bytes) -> dict[str, Any]:
             "spec": {"encryptedData": {"v": base64.b64encode(value).decode()}}}
 
 
+@pytest.mark.parametrize("clusterwide", [False, True])
 def test_kopf_operator_end_to_end(kube_api: KubeAPI, kopf_operator: OperatorFactory,
-                                  registry: kopf.OperatorRegistry) -> None:
+                                  registry: kopf.OperatorRegistry, clusterwide: bool) -> None:
     memo = kopf.Memo(deleted=[])
-    kopf_operator(registry, memo=memo)
+    kopf_operator(registry, memo=memo, clusterwide=clusterwide)
     kube_api.create(sealed("db", b"hunter2"))
 
     obj = eventually(lambda: (o := kube_api.get(PLURAL, "db", "default")) and
@@ -106,7 +107,7 @@ def test_kopf_survives_cut_watches_and_api_errors(kube_api: KubeAPI,
                                                   kopf_operator: OperatorFactory,
                                                   registry: kopf.OperatorRegistry) -> None:
     kopf_operator(registry)
-    eventually(lambda: kube_api.open_watches >= 1)
+    eventually(lambda: kube_api.watching("sealedsecrets") == 1)
     kube_api.inject(verb="create", resource="secrets", status=500, times=1)
     assert kube_api.cut_watches(abort=True) >= 1
     kube_api.create(sealed("after-cut", b"x"))

@@ -48,6 +48,11 @@ def test_context_manager_and_two_instances_stop_in_any_order() -> None:
     assert _refused(first.port) and _refused(second.port)
 
 
+def test_a_busy_port_fails_fast() -> None:
+    with KubeAPI.start() as api, pytest.raises(RuntimeError, match="Address already in use"):
+        KubeAPI.start(port=api.port)
+
+
 def test_kubeconfig_works_for_the_official_client(kube_api: KubeAPI, tmp_path: Path) -> None:
     path = kube_api.write_kubeconfig(tmp_path / "deep" / "kubeconfig", namespace="team-a")
     config = yaml.safe_load(path.read_text())

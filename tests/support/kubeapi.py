@@ -293,6 +293,11 @@ class KubeAPI:
     def open_watches(self) -> int:
         return self.call(lambda: len(self.emulator.hub.watchers))
 
+    def watching(self, resource: str) -> int:
+        """How many watch streams are open on a resource (plural, ``plural.group``, kind)."""
+        storage = self.resource(resource).storage
+        return self.call(lambda: sum(w.resource == storage for w in self.emulator.hub.watchers))
+
     def requests(self, **match: Any) -> builtins.list[RequestRecord]:
         """Logged requests (the most recent ``request_log_limit``) whose fields equal ``match``,
         e.g. ``api.requests(verb="patch", resource="sealedsecrets", subresource="status")``."""
