@@ -37,6 +37,8 @@ def test_start_stop_from_sync_code_frees_thread_and_port() -> None:
     api.stop()  # idempotent
     assert {t.ident for t in threading.enumerate()} <= before
     assert _refused(api.port)
+    with pytest.raises(RuntimeError, match="not running"):
+        api.get("secrets", "x", "default")
 
 
 def test_context_manager_and_two_instances_stop_in_any_order() -> None:

@@ -173,7 +173,8 @@ class KubeAPI:
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` on the API's event loop (atomically w.r.t. requests); its result."""
-        assert self._loop is not None, "not started"
+        if self._loop is None or self._loop.is_closed():
+            raise RuntimeError("the API stand-in is not running")
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
         def run() -> None:
