@@ -339,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crd", type=Path, action="append",
                         help=f"CRD YAML to load (repeatable; default {SEALEDSECRET_CRD})")
     parser.add_argument("--no-gc", action="store_true", help="no owner-reference GC")
+    parser.add_argument("--proxy", action="append", default=[], metavar="NS/NAME=URL",
+                        help="serve the service proxy of NS/NAME from URL (repeatable)")
     args = parser.parse_args(argv)
     crds = args.crd if args.crd is not None else [SEALEDSECRET_CRD]
     stop = threading.Event()
@@ -348,6 +350,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                        garbage_collector=not args.no_gc) as api:
         if args.kubeconfig:
             api.write_kubeconfig(args.kubeconfig, args.namespace)
+        for spec in args.proxy:
+            service, _, url = spec.partition("=")
+            namespace, _, name = service.partition("/")
+            if not (namespace and name and url):
+                parser.error(f"--proxy {spec!r}: expected NS/NAME=URL")
+            api.register_service_proxy(namespace, name, url)
         print(f"Kubernetes API stand-in serving on {api.url}", flush=True)
         while not stop.wait(0.5):
             pass
