@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from controller import digest
-from sealer.scope import MANAGED_ANNOTATION, PATCH_ANNOTATION
+from sealer.scope import (
+    MANAGED_ANNOTATION,
+    PATCH_ANNOTATION,
+    SKIP_OWNER_REFERENCES_ANNOTATION,
+)
 from sealer.sealedsecret import SealedSecret
 
 Obj = dict[str, Any]
@@ -58,16 +62,33 @@ def is_patched(secret: Mapping[str, Any]) -> bool:
     return _annotations(secret).get(PATCH_ANNOTATION) == "true"
 
 
-def ownership(live: Mapping[str, Any] | None, uid: str | None) -> Ownership:
+def ownership(
+    live: Mapping[str, Any] | None, uid: str | None, without_owner_reference: bool = False
+) -> Ownership:
+    """Upstream's rule, plus: when the SealedSecret asks for no owner reference
+    (``skip-set-owner-references``), a Secret carrying our hash annotation is one we made.
+
+    (Upstream then calls its own Secret "not managed" on the next update. Only the controller
+    writes that annotation, and only on Secrets it may write, so it claims no more than
+    ``managed: "true"`` would.)
+    """
     if live is None:
         return Ownership.ABSENT
     if controlled_by(live, uid):
+        return Ownership.OWNED
+    made_by_us = digest.fingerprint_of(_annotations(live).get(digest.HASH_ANNOTATION)) is not None
+    if without_owner_reference and made_by_us and not is_patched(live):
         return Ownership.OWNED
     if is_managed(live):
         return Ownership.MANAGED
     if is_patched(live):
         return Ownership.PATCHED
     return Ownership.FOREIGN
+
+
+def skips_owner_reference(sealed: SealedSecret) -> bool:
+    annotations = (sealed.template.get("metadata") or {}).get("annotations") or {}
+    return annotations.get(SKIP_OWNER_REFERENCES_ANNOTATION) == "true"
 
 
 def unmanaged_message(name: str) -> str:

@@ -112,7 +112,8 @@ class Unsealer:
             self.metrics.unseal_errors.labels("fetch", key[0]).inc()
             message = f"reading Secret {key[0]}/{key[1]}: {exc}"
             raise kopf.TemporaryError(message, delay=None) from None
-        if reconcile.ownership(live, sealed.uid) is reconcile.Ownership.FOREIGN:
+        owner = reconcile.ownership(live, sealed.uid, reconcile.skips_owner_reference(sealed))
+        if owner is reconcile.Ownership.FOREIGN:
             message = reconcile.unmanaged_message(key[1])
             await self._fail(body, events.ERR_UPDATE_FAILED, message, "unmanaged")
             raise kopf.TemporaryError(message, delay=None)

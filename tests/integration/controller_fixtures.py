@@ -1,6 +1,6 @@
 """Fixtures for the controller's end-to-end tests (loaded from tests/conftest.py).
 
-- ``key_pairs``: two RSA-4096 key pairs, made once per session (in parallel processes).
+- ``key_pairs``: two RSA-4096 key pairs, made once per session (in parallel threads).
 - ``vector_pair``: the upstream-made key pair of tests/vectors (upstream ciphertexts open with it).
 - ``controller``: ``controller(keys=[pair, ...], **config)`` puts those keys in the key namespace as
   upstream-style key Secrets, then starts the real operator (kopf + :class:`Runtime`) against the
@@ -16,7 +16,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,7 +44,8 @@ def _one_pair(bits: int) -> tuple[bytes, bytes]:
 
 
 def make_pairs(n: int, bits: int = 4096) -> list[KeyPair]:
-    with ProcessPoolExecutor(min(n, 4)) as pool:
+    """In threads (OpenSSL releases the GIL while generating): no fork of a threaded process."""
+    with ThreadPoolExecutor(min(n, 4)) as pool:
         pems = list(pool.map(_one_pair, [bits] * n))
     return [keys.key_pair(k, c) for k, c in pems]
 

@@ -93,7 +93,8 @@ def test_retries_outlast_upstreams_five(controller: ControllerFactory, kube_api:
     assert data_of(ctl.wait_secret("default", "flaky")) == {"k": b"v"}
     ctl.wait_condition("default", "flaky", "True")
     assert ctl.counters.failures >= 8
-    assert ctl.runtime.queue.failures(("default", "flaky")) == 0  # reset after the success
+    wait_for(lambda: ctl.runtime.queue.failures(("default", "flaky")) == 0,
+             what="backoff reset after the success")
 
 
 def test_undecryptable_is_retried_forever(controller: ControllerFactory,

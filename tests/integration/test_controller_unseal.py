@@ -117,6 +117,12 @@ def test_skip_owner_references(controller: ControllerFactory,
     secret = ctl.wait_secret("default", "free")
     assert "ownerReferences" not in secret["metadata"]
     ctl.wait_condition("default", "free", "True")
+    # without an owner reference it is still ours to update (upstream: "not managed" from now on)
+    update = sealed_secret(key_pairs[0], "default", "free", {"k": b"v2"}, template=template)
+    ctl.api.patch("sealedsecrets", "free", {"spec": update["spec"]}, "default")
+    ctl.wait_secret("default", "free", lambda s: data_of(s) == {"k": b"v2"})
+    ctl.idle()
+    assert ctl.condition("default", "free")["status"] == "True"
 
 
 @pytest.mark.parametrize("name", VECTORS)

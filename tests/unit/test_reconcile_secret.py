@@ -63,6 +63,22 @@ def test_ownership(secret: dict[str, Any] | None, expected: Ownership) -> None:
     assert reconcile.ownership(secret, UID) is expected
 
 
+def test_secret_made_without_owner_reference_stays_ours() -> None:
+    body = sealed_body(metadata={"annotations": {
+        "sealedsecrets.bitnami.com/skip-set-owner-references": "true"}})
+    sealed = SealedSecret.from_manifest(body)
+    skip = reconcile.skips_owner_reference(sealed)
+    write = reconcile.plan(None, unsealed(body, {"password": "cHc="}), sealed,
+                           reconcile.inputs(body, sealed), KEY, FP)
+    assert write is not None
+    made = write.secret
+    made["metadata"].pop("ownerReferences", None)
+    assert reconcile.ownership(made, UID, skip) is Ownership.OWNED
+    assert reconcile.ownership(made, UID, False) is Ownership.FOREIGN
+    foreign = live({}, annotations={digest.HASH_ANNOTATION: "forged"})
+    assert reconcile.ownership(foreign, UID, skip) is Ownership.FOREIGN
+
+
 def test_create_when_absent() -> None:
     body = sealed_body(metadata={"labels": {"a": "1"}})
     sealed = SealedSecret.from_manifest(body)
