@@ -74,7 +74,6 @@ class EventRecorder:
     ) -> None:
         self.cluster, self.repeat_after, self.clock = cluster, repeat_after, clock
         self._last: dict[tuple[str, str], tuple[str, str, str, float]] = {}
-        self.posted: list[tuple[str, str, str]] = []  # (ns/name, reason, message), newest last
 
     async def record(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         meta = obj.get("metadata") or {}
@@ -86,8 +85,6 @@ class EventRecorder:
             return
         self._last[key] = (type_, reason, message, now)
         body = event_body(obj, type_, reason, message, dt.datetime.now(dt.UTC))
-        self.posted.append((f"{key[0]}/{key[1]}", reason, body["message"]))
-        del self.posted[:-1000]
         try:
             await self.cluster.create_event(key[0], body)
         except SealerError as exc:

@@ -19,6 +19,7 @@ from controller.cluster import SS_GROUP, SS_PLURAL, SS_VERSION, connection_info
 from controller.runtime import Runtime
 
 log = logging.getLogger(__name__)
+STARTUP_RETRY_DELAY = 5.0
 
 
 def configure(settings: kopf.OperatorSettings, runtime: Runtime) -> None:
@@ -83,7 +84,7 @@ async def secret_event(
 def registry() -> kopf.OperatorRegistry:
     """A fresh registry holding the controller's handlers."""
     reg = kopf.OperatorRegistry()
-    kopf.on.startup(registry=reg)(startup)
+    kopf.on.startup(registry=reg, backoff=STARTUP_RETRY_DELAY)(startup)  # API down: retried
     kopf.on.cleanup(registry=reg)(cleanup)
     kopf.on.login(registry=reg)(login)
     kopf.on.event(SS_GROUP, SS_VERSION, SS_PLURAL, registry=reg)(sealed_secret_event)
