@@ -102,7 +102,7 @@ class Runtime:
         while True:
             key = await self.queue.get()
             try:
-                await self.unsealer.sync(key)
+                await self.unsealer.sync(key, self.queue.failures(key))
                 self.queue.forget(key)
             except kopf.TemporaryError as exc:
                 delay = self.queue.retry(key, exc.delay)

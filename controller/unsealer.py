@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 Obj = dict[str, Any]
 CONFLICT_RETRY_DELAY = 0.2
+QUIET_CONFLICTS = 3  # write conflicts in a row retried at once and not reported
 
 
 def _utcnow() -> str:
@@ -91,7 +92,8 @@ class Unsealer:
         self.metrics.forget(*key)
         self.recorder.forget(*key)
 
-    async def sync(self, key: Key) -> str:
+    async def sync(self, key: Key, attempt: int = 0) -> str:
+        """Reconcile one SealedSecret; ``attempt`` counts the failures in a row before this one."""
         body = self.bodies.get(key)
         if body is None:
             self.forget(key)
@@ -109,8 +111,8 @@ class Unsealer:
         try:
             live = await self.cluster.get_secret(*key)
         except ApiError as exc:
-            self.metrics.unseal_errors.labels("fetch", key[0]).inc()
             message = f"reading Secret {key[0]}/{key[1]}: {exc}"
+            await self._fail(body, events.ERR_UPDATE_FAILED, message, "fetch")
             raise kopf.TemporaryError(message, delay=None) from None
         owner = reconcile.ownership(live, sealed.uid, reconcile.skips_owner_reference(sealed))
         if owner is reconcile.Ownership.FOREIGN:
@@ -128,7 +130,7 @@ class Unsealer:
         hmac_key = self.keys.hmac_key(fp) if fp else None
         write = reconcile.plan(live, unsealed.secret, sealed, inputs, hmac_key, fp)
         if write is not None:
-            await self._write(key, body, write, unsealed)
+            await self._write(key, body, write, unsealed, attempt)
         await self._succeed(body, unsealed.keys, posted=True)
         return "written" if write is not None else "unchanged"
 
@@ -160,7 +162,9 @@ class Unsealer:
         self.counters.items_decrypted += len(sealed.encrypted_data)
         return unsealed
 
-    async def _write(self, key: Key, body: Obj, write: reconcile.Write, unsealed: Unsealed) -> None:
+    async def _write(
+        self, key: Key, body: Obj, write: reconcile.Write, unsealed: Unsealed, attempt: int
+    ) -> None:
         try:
             if write.create:
                 result = await self.cluster.create_secret(key[0], write.secret)
@@ -172,11 +176,15 @@ class Unsealer:
                 message = reconcile.immutable_message(*key)
             else:
                 message = reconcile.redact(str(exc), unsealed.secret)
+            if exc.conflict and attempt < QUIET_CONFLICTS:
+                # Someone wrote the Secret between our read and write: look again at once,
+                # without alarming anyone, unless it keeps happening.
+                self.metrics.unseal_errors.labels("update", key[0]).inc()
+                raise kopf.TemporaryError(message, delay=CONFLICT_RETRY_DELAY) from None
             await self._fail(body, events.ERR_UPDATE_FAILED, message, "update")
             if immutable:  # only deleting the Secret helps; the Secret watch sees that
                 raise kopf.PermanentError(message) from None
-            delay = CONFLICT_RETRY_DELAY if exc.conflict else None
-            raise kopf.TemporaryError(message, delay=delay) from None
+            raise kopf.TemporaryError(message, delay=None) from None
         self.written[key] = str((result.get("metadata") or {}).get("resourceVersion") or "")
         self.counters.writes += 1
         log.info("%s Secret %s/%s", "created" if write.create else "updated", *key)

@@ -174,7 +174,13 @@ async def test_write_failures(pair: KeyPair) -> None:
     cluster.fail["create_secret"] = ApiError(409, "AlreadyExists", "already exists")
     with pytest.raises(kopf.TemporaryError) as info:
         await unsealer.sync(key)
-    assert info.value.delay == pytest.approx(0.2)
+    assert info.value.delay == pytest.approx(0.2)  # a race: look again at once, quietly
+    assert cluster.events == [] and cluster.statuses == []
+    cluster.fail["create_secret"] = ApiError(409, "AlreadyExists", "already exists")
+    with pytest.raises(kopf.TemporaryError) as info:
+        await unsealer.sync(key, attempt=3)
+    assert info.value.delay is None  # it keeps happening: back off and say so
+    assert cluster.events[-1]["reason"] == "ErrUpdateFailed"
     await unsealer.sync(key)
     bodies[key]["spec"] = sealed_secret(pair, "app", "db", {"pw": b"v2"})["spec"]
     cluster.fail["replace_secret"] = ApiError(
@@ -182,6 +188,16 @@ async def test_write_failures(pair: KeyPair) -> None:
     with pytest.raises(kopf.PermanentError, match="the target Secret is immutable"):
         await unsealer.sync(key)
     assert cluster.events[-1]["reason"] == "ErrUpdateFailed"
+
+
+async def test_unreadable_secret_is_reported(pair: KeyPair) -> None:
+    unsealer, cluster, bodies = make([pair])
+    key = put(bodies, sealed_secret(pair, "app", "db", {"pw": b"v"}))
+    cluster.fail["get_secret"] = ApiError(403, "Forbidden", "secrets \"db\" is forbidden")
+    with pytest.raises(kopf.TemporaryError):
+        await unsealer.sync(key)
+    cond = cluster.statuses[-1][2]["conditions"][0]
+    assert cond["reason"] == "ErrUpdateFailed" and "forbidden" in cond["message"]
 
 
 async def test_no_status_when_disabled_and_forget(pair: KeyPair) -> None:
