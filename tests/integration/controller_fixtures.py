@@ -1,7 +1,7 @@
 """Fixtures for the controller's end-to-end tests (loaded from tests/conftest.py).
 
 - ``key_pairs``: two RSA-4096 key pairs, made once per session (in parallel threads).
-- ``vector_pair``: the upstream-made key pair of tests/vectors (upstream ciphertexts open with it).
+- ``vector_key_pair(pem, cert)``: an upstream-made key pair of tests/vectors, parsed once.
 - ``controller``: ``controller(keys=[pair, ...], **config)`` puts those keys in the key namespace as
   upstream-style key Secrets, then starts the real operator (kopf + :class:`Runtime`) against the
   stand-in (``kube_api``) and returns a :class:`Controller` handle; every controller started is
@@ -65,11 +65,6 @@ def vector(name: str) -> Obj:
 def vector_key_pair(private_key_pem: str, cert_pem: str) -> KeyPair:
     return keys.key_pair(private_key_pem.encode(), cert_pem.encode())
 
-
-@pytest.fixture(scope="session")
-def vector_pair() -> KeyPair:
-    v = vector("02-strict-1byte.json")
-    return vector_key_pair(v["private_key_pem"], v["cert_pem"])
 
 
 def key_secret(pair: KeyPair, name: str, namespace: str = KEY_NS) -> Obj:
