@@ -1,0 +1,168 @@
+"""Commands that talk to the controller: ``cert``, ``validate`` and ``reencrypt``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sealer import certsource, crypto, documents
+from sealer.cli.options import (
+    Cluster,
+    cert_option,
+    cluster_options,
+    emit,
+    make_cluster,
+    read_input,
+    write_option,
+)
+from sealer.errors import ClusterError, ManifestError, SealerError
+from sealer.keys import SealingCertificate
+from sealer.scope import CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope
+from sealer.sealedsecret import SealedSecret
+
+
+@click.command()
+@cert_option
+@write_option
+@cluster_options
+def cert(**kw: Any) -> None:
+    """Print the controller's sealing certificate (PEM)."""
+    cluster = make_cluster(kw)
+    sealing = certsource.certificate(kw["cert"], cluster.client, cluster.controller)
+    emit(sealing.pem, kw["output"])
+    click.echo(f"{sealing.fingerprint}  valid until {sealing.not_after:%Y-%m-%d}", err=True)
+
+
+def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> SealedSecret:
+    """Well-formed, coherent scope, and each item framed for the certificate's key size."""
+    sealed = SealedSecret.from_manifest(obj)
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if (
+        annotations.get(NAMESPACE_WIDE_ANNOTATION) == "true"
+        and annotations.get(CLUSTER_WIDE_ANNOTATION) == "true"
+    ):
+        raise ManifestError(
+            "both namespace-wide and cluster-wide annotations are set",
+            where=f"{sealed.where}: metadata.annotations",
+        )
+    if sealed.scope is not Scope.CLUSTER_WIDE and not sealed.namespace:
+        raise ManifestError(
+            "is required for strict and namespace-wide scopes",
+            where=f"{sealed.where}: metadata.namespace",
+        )
+    if sealed.scope is Scope.STRICT and not sealed.name:
+        raise ManifestError(
+            "is required for the strict scope", where=f"{sealed.where}: metadata.name"
+        )
+    if not sealed.encrypted_data and sealed.legacy_data is None:
+        raise ManifestError("is empty", where=f"{sealed.where}: spec.encryptedData")
+    size = (cert.public_key.key_size + 7) // 8 if cert else None
+    for item, blob in sealed.ciphertexts().items():
+        where = f"{sealed.where}: spec.encryptedData.{item}"
+        try:
+            wrapped, rest = crypto.split(blob)
+        except SealerError:
+            raise ManifestError(
+                "is truncated (length prefix beyond the data)", where=where
+            ) from None
+        if size is not None and len(wrapped) != size:
+            raise ManifestError(
+                f"RSA block is {len(wrapped)} bytes, the certificate's key needs {size}",
+                where=where,
+            )
+        if len(rest) < 16:
+            raise ManifestError("too short to hold an AES-GCM tag", where=where)
+    return sealed
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    "input_file",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="sealed file to check",
+)
+@cert_option
+@click.option(
+    "--online/--offline",
+    default=False,
+    show_default=True,
+    help="also ask the controller whether every item decrypts (/v1/verify)",
+)
+@cluster_options
+def validate(**kw: Any) -> None:
+    """Check a sealed file: well-formed, coherent scope, right layout; --online decrypts too."""
+    cluster = make_cluster(kw)
+    data, source = read_input(kw["input_file"])
+    objects = documents.load(data, source)
+    if not objects:
+        raise ManifestError("holds no SealedSecret", where=source)
+    sealing = (
+        certsource.certificate(kw["cert"], cluster.client, cluster.controller)
+        if kw["cert"]
+        else None
+    )
+    for obj in objects:
+        sealed = check_offline(obj, sealing)
+        if kw["online"]:
+            _verify(cluster, obj, sealed)
+        click.echo(
+            f"{sealed.where}: ok ({len(sealed.encrypted_data)} items"
+            f"{', decrypts' if kw['online'] else ''})"
+        )
+
+
+def _verify(cluster: Cluster, obj: dict[str, Any], sealed: SealedSecret) -> None:
+    response = cluster.client().controller(cluster.controller, "POST", "/v1/verify", obj)
+    if response.status == 409:
+        raise SealerError(
+            f"{sealed.where}: the controller cannot decrypt it ({response.text()[:300]})"
+        )
+    if response.status != 200:
+        raise ClusterError(
+            f"{sealed.where}: verify answered {response.status}: {response.text()[:300]}"
+        )
+
+
+@click.command()
+@click.option(
+    "-f",
+    "--file",
+    "input_file",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="sealed file (rewritten in place when -w is not given)",
+)
+@write_option
+@cluster_options
+def reencrypt(**kw: Any) -> None:
+    """Re-encrypt sealed files to the controller's newest key (values never leave it)."""
+    cluster = make_cluster(kw)
+    data, source = read_input(kw["input_file"])
+    objects = documents.load(data, source)
+    if not objects:
+        raise ManifestError("holds no SealedSecret", where=source)
+    rotated = []
+    for obj in objects:
+        sealed = SealedSecret.from_manifest(obj)
+        response = cluster.client().controller(cluster.controller, "POST", "/v1/rotate", obj)
+        if response.status != 200:
+            raise SealerError(
+                f"{sealed.where}: re-encryption failed ({response.status}: {response.text()[:300]})"
+            )
+        try:
+            rotated.append(json.loads(response.body))
+        except ValueError:
+            raise ClusterError(f"{sealed.where}: the controller's answer is not JSON") from None
+    fmt = "json" if data.lstrip().startswith(b"{") else "yaml"
+    text = documents.dump(rotated, fmt)
+    output = kw["output"] or (None if kw["input_file"] == "-" else kw["input_file"])
+    if output:
+        documents.write_atomic(Path(output), text)
+    else:
+        emit(text, None)

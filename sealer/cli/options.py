@@ -1,0 +1,136 @@
+"""Options shared by several commands, and the lazily built cluster context they feed."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from sealer import documents
+from sealer.kube import (
+    DEFAULT_CONTROLLER_NAME,
+    DEFAULT_CONTROLLER_NAMESPACE,
+    Controller,
+    KubeClient,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+SCOPES = ("strict", "namespace-wide", "cluster-wide")
+
+
+@dataclass
+class Cluster:
+    """Where the cluster and the controller are; the client is made only when first needed."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    controller: Controller = field(default_factory=Controller)
+    _client: KubeClient | None = None
+
+    def client(self) -> KubeClient:
+        if self._client is None:
+            self._client = KubeClient.from_kubeconfig(self.kubeconfig, self.context)
+        return self._client
+
+
+def cluster_options(fn: F) -> F:
+    """kubectl's ``--kubeconfig``/``--context`` and kubeseal's controller location."""
+    decorators = [
+        click.option(
+            "--kubeconfig",
+            envvar="KUBECONFIG",
+            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)",
+        ),
+        click.option("--context", envvar="SEALER_CONTEXT", help="kubeconfig context to use"),
+        click.option(
+            "--controller-name",
+            envvar="SEALER_CONTROLLER_NAME",
+            default=DEFAULT_CONTROLLER_NAME,
+            show_default=True,
+            help="name of the controller's Service",
+        ),
+        click.option(
+            "--controller-namespace",
+            envvar="SEALER_CONTROLLER_NAMESPACE",
+            default=DEFAULT_CONTROLLER_NAMESPACE,
+            show_default=True,
+            help="namespace of the controller's Service",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        fn = decorator(fn)
+    return fn
+
+
+def make_cluster(kw: dict[str, Any]) -> Cluster:
+    """Pop the cluster options out of a command's keyword arguments."""
+    return Cluster(
+        kubeconfig=kw.pop("kubeconfig"),
+        context=kw.pop("context"),
+        controller=Controller(kw.pop("controller_name"), kw.pop("controller_namespace")),
+    )
+
+
+cert_option = click.option(
+    "--cert",
+    envvar="SEALER_CERT",
+    metavar="PATH|URL",
+    help="certificate to seal with: a PEM file, an http(s):// or file:// URL "
+    "(default: fetched from the controller)",
+)
+output_format_option = click.option(
+    "-o",
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="output format",
+)
+input_option = click.option(
+    "-f",
+    "--file",
+    "input_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="input file ('-' for standard input)",
+)
+write_option = click.option(
+    "-w",
+    "--write",
+    "output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="write the result to this file, atomically and only on success",
+)
+scope_option = click.option(
+    "--scope",
+    type=click.Choice(SCOPES),
+    default=None,
+    help="sealing scope (default: from the input's annotations, else strict)",
+)
+
+
+def read_input(path: str) -> tuple[bytes, str]:
+    """The bytes of ``path`` ('-' is standard input) and a name for error messages."""
+    if path == "-":
+        return sys.stdin.buffer.read(), "standard input"
+    try:
+        return Path(path).read_bytes(), path
+    except OSError as exc:
+        raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+
+def emit(text: str | bytes, output: str | None) -> None:
+    """Write to ``output`` atomically, or to standard output."""
+    if output:
+        documents.write_atomic(Path(output), text)
+        return
+    if isinstance(text, bytes):
+        sys.stdout.buffer.write(text)
+        sys.stdout.buffer.flush()
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,146 @@
+"""Just enough of the Kubernetes API for the CLI: credentials as kubectl finds them, the
+namespace of the current context, and the controller's HTTP API through the service proxy."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+import kubernetes
+import urllib3
+
+from sealer.errors import ClusterError
+
+DEFAULT_CONTROLLER_NAME = "sealed-secrets-controller"
+DEFAULT_CONTROLLER_NAMESPACE = "kube-system"
+_IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def load_configuration(
+    kubeconfig: str | None = None, context: str | None = None
+) -> kubernetes.client.Configuration:
+    """In-cluster credentials when running in a pod and no kubeconfig is named, else the
+    kubeconfig (``kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``)."""
+    cfg = kubernetes.client.Configuration()
+    if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            kubernetes.config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            return cfg
+        except kubernetes.config.ConfigException:
+            pass
+    try:
+        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig or _env_kubeconfig(), context=context, client_configuration=cfg
+        )
+    except (kubernetes.config.ConfigException, OSError) as exc:
+        raise ClusterError(f"cannot load Kubernetes credentials: {exc}") from None
+    return cfg
+
+
+def _env_kubeconfig() -> str | None:
+    # kubernetes.config reads $KUBECONFIG once at import; read it again for every call.
+    value = os.environ.get("KUBECONFIG", "")
+    return value.split(os.pathsep)[0] if value else None
+
+
+def current_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace kubectl would use: the context's, else the pod's, else ``default``."""
+    try:
+        contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
+            config_file=kubeconfig or _env_kubeconfig()
+        )
+    except (kubernetes.config.ConfigException, OSError):
+        if os.path.exists(_IN_CLUSTER_NAMESPACE):
+            with open(_IN_CLUSTER_NAMESPACE) as handle:
+                return handle.read().strip() or "default"
+        return "default"
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Where the controller's Service is, as kubeseal's ``--controller-name/-namespace``."""
+
+    name: str = DEFAULT_CONTROLLER_NAME
+    namespace: str = DEFAULT_CONTROLLER_NAMESPACE
+    port: str = "http"
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace").strip()
+
+
+class KubeClient:
+    """Synchronous requests to the API server with the user's credentials."""
+
+    def __init__(self, cfg: kubernetes.client.Configuration) -> None:
+        self.host = cfg.host
+        self._client = kubernetes.client.ApiClient(cfg)
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None, context: str | None) -> KubeClient:
+        return cls(load_configuration(kubeconfig, context))
+
+    def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> Response:
+        headers = {"Accept": "*/*", "Content-Type": content_type}
+        try:
+            request = self._client.param_serialize(
+                method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
+            response = self._client.call_api(*request, _request_timeout=(10, 60))
+            data: bytes = response.read()  # type: ignore[no-untyped-call]
+        except kubernetes.client.exceptions.ApiException as exc:
+            raise ClusterError(f"API server {self.host}: {exc.status} {exc.reason}") from None
+        except (OSError, urllib3.exceptions.HTTPError) as exc:
+            reason = type(exc).__name__
+            raise ClusterError(f"cannot reach the API server at {self.host} ({reason})") from None
+        return Response(response.status, data)
+
+    def controller(
+        self, controller: Controller, method: str, path: str, body: Any = None
+    ) -> Response:
+        """Call the controller's HTTP API through the API server's service proxy, as kubeseal."""
+        proxy = (
+            f"/api/v1/namespaces/{_q(controller.namespace)}/services/"
+            f"{_q('http:' + controller.name + ':' + controller.port)}/proxy{path}"
+        )
+        response = self.request(method, proxy, body)
+        if response.status in (404, 502, 503) and not _from_controller(response):
+            raise ClusterError(
+                f"cannot reach the controller {controller.namespace}/{controller.name} "
+                f"({response.status}: {_status_message(response)}); check --controller-name "
+                "and --controller-namespace"
+            )
+        return response
+
+
+def _q(part: str) -> str:
+    return urllib.parse.quote(part, safe=":")
+
+
+def _status_message(response: Response) -> str:
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return response.text()[:200]
+    return str(data.get("message", "")) if isinstance(data, dict) else ""
+
+
+def _from_controller(response: Response) -> bool:
+    """A Status object in the answer means the API server answered, not the controller."""
+    try:
+        data = json.loads(response.body)
+    except ValueError:
+        return True
+    return not (isinstance(data, dict) and data.get("kind") == "Status")
