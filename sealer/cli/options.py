@@ -86,6 +86,7 @@ output_format_option = click.option(
     "-o",
     "--format",
     "fmt",
+    envvar="SEALER_FORMAT",
     type=click.Choice(["yaml", "json"]),
     default="yaml",
     show_default=True,
