@@ -170,7 +170,7 @@ def metrics_app(metrics: Metrics) -> web.Application:
 async def serve(app: web.Application, listen: str) -> web.AppRunner:
     """Start ``app`` on ``host:port`` (``:8080`` means every interface); return its runner."""
     host, _, port = listen.rpartition(":")
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host or None, int(port)).start()
     return runner

@@ -35,6 +35,7 @@ async def http_servers(runtime: Runtime) -> AsyncIterator[list[web.AppRunner]]:
         if cfg.listen_metrics_addr:
             metrics = api.metrics_app(runtime.metrics)
             runners.append(await api.serve(metrics, cfg.listen_metrics_addr))
+        runtime.before_stop.extend(runner.cleanup for runner in runners)
         yield runners
     finally:
         for runner in runners:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import copy
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
@@ -53,6 +53,8 @@ class Runtime:
         self.queue: WorkQueue[Key] = WorkQueue(config.retry_base_delay, config.retry_max_delay)
         self.ready = False
         self._tasks: list[asyncio.Task[None]] = []
+        # Run first on stop: kopf waits 5 s for tasks it did not start (HTTP keep-alives).
+        self.before_stop: list[Callable[[], Awaitable[None]]] = []
         self.keys.subscribe(self._ring_changed)
 
     @property
@@ -85,6 +87,8 @@ class Runtime:
 
     async def stop(self) -> None:
         self.ready = False
+        for hook in self.before_stop:
+            await hook()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
