@@ -81,6 +81,11 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
         )
+        self.items_decrypted = Counter(
+            f"{PREFIX}_items_decrypted",
+            "encryptedData items decrypted (an unchanged object after a restart costs none).",
+            registry=r,
+        )
         self._conditions: dict[tuple[str, str], tuple[str, str]] = {}
 
     def observe_keys(self, ring: KeyRing) -> None:

@@ -160,6 +160,7 @@ class Unsealer:
             self.metrics.unseal_duration.observe(time.perf_counter() - started)
         self.counters.decryptions += 1
         self.counters.items_decrypted += len(sealed.encrypted_data)
+        self.metrics.items_decrypted.inc(len(sealed.encrypted_data))
         return unsealed
 
     async def _write(
