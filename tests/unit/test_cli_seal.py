@@ -301,3 +301,47 @@ def test_options_from_environment(cert_file: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("SEALER_FORMAT", "json")
     code, out, _ = run("seal", input=SECRET)
     assert code == 0 and json.loads(out)["kind"] == "SealedSecret"
+
+
+def test_cert_from_an_http_url(tmp_path: Path) -> None:
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = VECTOR["cert_pem"].encode() if self.path == "/v1/cert.pem" else b""
+            self.send_response(200 if body else 404)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code, out, _ = run("seal", "--cert", url + "/v1/cert.pem", input=SECRET)
+        assert code == 0
+        annotations = yaml.safe_load(out)["metadata"]["annotations"]
+        assert annotations[KEY_FINGERPRINT_ANNOTATION] == PAIR.fingerprint
+        code, _, err = run("seal", "--cert", url + "/missing", input=SECRET)
+        assert code == 1 and "cannot fetch certificate" in err
+    finally:
+        server.shutdown()
+
+
+def test_kubectl_finds_the_plugin(tmp_path: Path, cert_file: Path) -> None:
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    bin_dir = str(Path(sys.executable).parent)
+    kubectl = shutil.which("kubectl", path=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    assert kubectl is not None and shutil.which("kubectl-seal", path=bin_dir) is not None
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    result = subprocess.run([kubectl, "seal", "seal", "--cert", str(cert_file)], input=SECRET,
+                            capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["kind"] == "SealedSecret"
