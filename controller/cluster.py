@@ -47,24 +47,6 @@ class ApiError(ClusterError):
         return self.api_message.rstrip().endswith(_IMMUTABLE_SUFFIX)
 
 
-def load_configuration(kubeconfig: str | None) -> kubernetes.client.Configuration:
-    """In-cluster credentials, else the kubeconfig (``kubeconfig`` or ``$KUBECONFIG``/default)."""
-    cfg = kubernetes.client.Configuration()
-    if kubeconfig is None:
-        try:
-            kubernetes.config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-            return cfg
-        except kubernetes.config.ConfigException:
-            pass
-    try:
-        kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig, client_configuration=cfg
-        )
-    except (kubernetes.config.ConfigException, OSError) as exc:
-        raise ClusterError(f"cannot load Kubernetes credentials: {exc}") from None
-    return cfg
-
-
 def connection_info(cfg: kubernetes.client.Configuration) -> kopf.ConnectionInfo:
     """The same credentials, in the shape kopf's login handler returns (as ``login_via_client``)."""
     header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix(

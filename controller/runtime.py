@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from controller.api import ApiState
-from controller.cluster import Cluster, load_configuration
+from controller.cluster import Cluster
 from controller.config import Config
 from controller.events import EventRecorder
 from controller.keyring import KeyManager
@@ -29,6 +29,7 @@ from controller.queue import WorkQueue
 from controller.reconcile import controlled_by
 from controller.unsealer import Counters, Key, Unsealer
 from sealer.keys import KeyRing
+from sealer.kube import load_configuration
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ from sealer.cli.options import (
     cluster_options,
     emit,
     make_cluster,
-    read_input,
+    read_objects,
+    sealed_file_option,
     write_option,
 )
 from sealer.errors import ClusterError, ManifestError, SealerError
@@ -79,14 +80,7 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
 
 
 @click.command()
-@click.option(
-    "-f",
-    "--file",
-    "input_file",
-    default="-",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="sealed file to check",
-)
+@sealed_file_option("sealed file to check")
 @cert_option
 @click.option(
     "--online/--offline",
@@ -98,10 +92,7 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
 def validate(**kw: Any) -> None:
     """Check a sealed file: well-formed, coherent scope, right layout; --online decrypts too."""
     cluster = make_cluster(kw)
-    data, source = read_input(kw["input_file"])
-    objects = documents.load(data, source)
-    if not objects:
-        raise ManifestError("holds no SealedSecret", where=source)
+    data, objects = read_objects(kw["input_file"], "SealedSecret")
     sealing = (
         certsource.certificate(kw["cert"], cluster.client, cluster.controller)
         if kw["cert"]
@@ -130,23 +121,13 @@ def _verify(cluster: Cluster, obj: dict[str, Any], sealed: SealedSecret) -> None
 
 
 @click.command()
-@click.option(
-    "-f",
-    "--file",
-    "input_file",
-    default="-",
-    type=click.Path(dir_okay=False, allow_dash=True),
-    help="sealed file (rewritten in place when -w is not given)",
-)
+@sealed_file_option("sealed file (rewritten in place when -w is not given)")
 @write_option
 @cluster_options
 def reencrypt(**kw: Any) -> None:
     """Re-encrypt sealed files to the controller's newest key (values never leave it)."""
     cluster = make_cluster(kw)
-    data, source = read_input(kw["input_file"])
-    objects = documents.load(data, source)
-    if not objects:
-        raise ManifestError("holds no SealedSecret", where=source)
+    data, objects = read_objects(kw["input_file"], "SealedSecret")
     rotated = []
     for obj in objects:
         sealed = SealedSecret.from_manifest(obj)

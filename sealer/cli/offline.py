@@ -16,6 +16,7 @@ from sealer.cli.options import (
     input_option,
     output_format_option,
     read_input,
+    read_objects,
     scope_option,
     write_option,
 )
@@ -79,10 +80,7 @@ def unseal(**kw: Any) -> None:
             ) from None
         emit(plaintext, kw["output"])
         return
-    data, source = read_input(kw["input_file"])
-    objects = documents.load(data, source)
-    if not objects:
-        raise ManifestError("holds no SealedSecret", where=source)
+    _, objects = read_objects(kw["input_file"], "SealedSecret")
     secrets = []
     for obj in objects:
         secret = unseal_object(SealedSecret.from_manifest(obj), ring, accept_v1_data=True).secret

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from sealer import documents
+from sealer.errors import ManifestError
 from sealer.kube import (
     DEFAULT_CONTROLLER_NAME,
     DEFAULT_CONTROLLER_NAMESPACE,
@@ -113,6 +114,26 @@ scope_option = click.option(
     default=None,
     help="sealing scope (default: from the input's annotations, else strict)",
 )
+
+
+def sealed_file_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "-f",
+        "--file",
+        "input_file",
+        default="-",
+        help=help,
+        type=click.Path(dir_okay=False, allow_dash=True),
+    )
+
+
+def read_objects(path: str, kind: str) -> tuple[bytes, list[dict[str, Any]]]:
+    """The raw bytes and the objects of ``path``; refuses a file with no object at all."""
+    data, source = read_input(path)
+    objects = documents.load(data, source)
+    if not objects:
+        raise ManifestError(f"holds no {kind}", where=source)
+    return data, objects
 
 
 def read_input(path: str) -> tuple[bytes, str]:
