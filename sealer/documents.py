@@ -1,7 +1,8 @@
-"""Reading and writing manifests: multi-document YAML or JSON in, kubeseal-style YAML/JSON out.
+"""Reading and writing manifests: multi-document YAML or JSON in, kubeseal's YAML/JSON out.
 
-Input is hostile until proven otherwise: duplicate keys and YAML aliases (billion laughs) are
-refused, and every error names the source and the document.
+Input is hostile until proven otherwise: duplicate keys, unhashable keys, YAML aliases (billion
+laughs) and nesting too deep for the parser are refused, and every error names the source and
+the document.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sealer import gojson, goyaml
 from sealer.errors import ManifestError
 
 
@@ -34,17 +37,29 @@ class _StrictLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
-            if key in seen:
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "found an unhashable key", key_node.start_mark
+                )
+            if (type(key), key) in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
-            seen.add(key)
+            seen.add((type(key), key))
         return super().construct_mapping(node, deep=deep)
 
 
 _StrictLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _StrictLoader.construct_mapping
 )
+
+
+def _timestamp_as_text(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
+    return str(loader.construct_scalar(node))
+
+
+# Go reads an unquoted date as the string it is; so do we.
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
 
 
 def load(text: str | bytes, source: str = "input") -> list[dict[str, Any]]:
@@ -61,15 +76,20 @@ def load(text: str | bytes, source: str = "input") -> list[dict[str, Any]]:
             docs = list(_json_values(stripped))
         except ValueError as exc:
             raise ManifestError(f"invalid JSON: {exc}", where=source) from None
+        except RecursionError:
+            raise ManifestError("invalid JSON: nested too deeply", where=source) from None
     else:
         try:
             docs = list(yaml.load_all(text, Loader=_StrictLoader))  # noqa: S506 - strict SafeLoader
         except yaml.YAMLError as exc:
             raise ManifestError(f"invalid YAML: {_yaml_reason(exc)}", where=source) from None
+        except RecursionError:
+            raise ManifestError("invalid YAML: nested too deeply", where=source) from None
     result: list[dict[str, Any]] = []
     for index, doc in enumerate(docs):
         if doc is None:
             continue
+        doc = _json_shaped(doc, f"{source}: document {index}")
         if not isinstance(doc, dict):
             raise ManifestError("is not a Kubernetes object", where=f"{source}: document {index}")
         if doc.get("kind") == "List" or str(doc.get("kind", "")).endswith("List"):
@@ -80,6 +100,35 @@ def load(text: str | bytes, source: str = "input") -> list[dict[str, Any]]:
         else:
             result.append(doc)
     return result
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_KEY_NAMES = {True: "true", False: "false", None: "null"}
+
+
+def _json_shaped(value: Any, where: str) -> Any:
+    """What Go's YAML-to-JSON step leaves: string keys, JSON values only, valid Unicode."""
+    if isinstance(value, dict):
+        return {_key(k, where): _json_shaped(v, where) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_shaped(v, where) for v in value]
+    if isinstance(value, str):
+        if _SURROGATE.search(value):  # from a "\ud800" escape: no UTF-8 output can carry it
+            raise ManifestError("holds an invalid Unicode escape", where=where)
+        return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    raise ManifestError(
+        f"holds a YAML {type(value).__name__}, which JSON cannot carry", where=where
+    )
+
+
+def _key(key: Any, where: str) -> str:
+    if isinstance(key, bool) or key is None:
+        return _KEY_NAMES[key]
+    if isinstance(key, int | float | str):
+        return str(_json_shaped(key, where))
+    raise ManifestError("has a mapping key that is not a string", where=where)
 
 
 def _json_values(text: str) -> Iterator[Any]:
@@ -108,36 +157,26 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)
 
 
-class _KubeDumper(yaml.SafeDumper):
-    """Go's YAML style: sorted keys, double quotes where quoting is needed, no line folding."""
-
-    def choose_scalar_style(self) -> Any:
-        style = super().choose_scalar_style()
-        return '"' if style == "'" else style
-
-
-def dump_yaml(obj: Mapping[str, Any]) -> str:
-    """One document as ``kubeseal --format yaml`` writes it, ``---`` first."""
-    body = yaml.dump(
-        dict(obj), Dumper=_KubeDumper, sort_keys=True, default_flow_style=False, width=2**31 - 1
-    )
-    return "---\n" + body
-
-
-def dump_json(obj: Mapping[str, Any]) -> str:
-    """One document as ``kubeseal --format json`` writes it (indented, one trailing newline)."""
-    return json.dumps(obj, indent=2) + "\n"
-
-
 def dump(objs: list[dict[str, Any]], fmt: str) -> str:
+    """Objects as ``kubeseal -o yaml|json`` writes them (``---`` before each YAML document)."""
     if fmt == "json":
-        return "".join(dump_json(o) for o in objs)
-    return "".join(dump_yaml(o) for o in objs)
+        return "".join(gojson.dump_json(o) for o in objs)
+    return "".join(goyaml.dump_yaml(o) for o in objs)
 
 
-def write_atomic(path: Path, text: str | bytes, mode: int = 0o644) -> None:
-    """Replace ``path`` in one step: readers see the old or the new file, never half of one."""
+def write_atomic(path: Path, text: str | bytes, mode: int | None = None) -> None:
+    """Replace ``path`` in one step: readers see the old or the new file, never half of one.
+
+    ``mode`` defaults to the replaced file's, else to what the umask gives a new file.
+    """
     data = text.encode() if isinstance(text, str) else text
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -139,11 +139,23 @@ def read_objects(path: str, kind: str) -> tuple[bytes, list[dict[str, Any]]]:
 def read_input(path: str) -> tuple[bytes, str]:
     """The bytes of ``path`` ('-' is standard input) and a name for error messages."""
     if path == "-":
+        if sys.stdin.isatty():
+            click.echo("(tty detected: expecting a json/yaml manifest on stdin)", err=True)
         return sys.stdin.buffer.read(), "standard input"
     try:
         return Path(path).read_bytes(), path
     except OSError as exc:
         raise click.ClickException(f"cannot read {path}: {exc.strerror}") from None
+
+
+def output_format(kw: dict[str, Any]) -> str:
+    """``-o`` as given; if it was not, ``-w x.json`` means JSON (kubeseal: ``.yaml`` means YAML,
+    which is our default anyway)."""
+    source = click.get_current_context().get_parameter_source("fmt")
+    output = kw.get("output") or ""
+    if source is click.core.ParameterSource.DEFAULT and output.lower().endswith(".json"):
+        return "json"
+    return str(kw["fmt"])
 
 
 def emit(text: str | bytes, output: str | None) -> None:

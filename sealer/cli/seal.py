@@ -1,4 +1,5 @@
-"""``sealer seal``: Secrets in, SealedSecrets out."""
+"""``sealer seal``: Secrets in, SealedSecrets out (kubeseal's default mode, ``--raw`` and
+``--merge-into``)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,18 @@ from sealer.cli.options import (
     emit,
     input_option,
     make_cluster,
+    output_format,
     output_format_option,
-    read_input,
+    read_objects,
     scope_option,
     write_option,
 )
 from sealer.errors import ManifestError, ScopeError
 from sealer.keys import SealingCertificate
 from sealer.kube import current_namespace
-from sealer.manifests import seal_secret, seal_value
-from sealer.scope import KEY_FINGERPRINT_ANNOTATION, Scope
-from sealer.sealedsecret import SealedSecret, describe
+from sealer.manifests import merge_sealed, seal_secret, seal_value
+from sealer.scope import Scope
+from sealer.sealedsecret import describe
 
 
 @click.command()
@@ -36,12 +38,12 @@ from sealer.sealedsecret import SealedSecret, describe
 @cert_option
 @scope_option
 @click.option("-n", "--namespace", help="namespace of the Secret (must agree with the input)")
-@click.option("--name", help="--raw: the Secret's name (strict scope)")
+@click.option("--name", help="name of the Secret (overrides the input's; --raw: strict scope)")
 @click.option("--raw", is_flag=True, help="seal one value (stdin or --from-file); print the item")
 @click.option(
     "--from-file",
-    type=click.Path(dir_okay=False, exists=True),
-    help="--raw: read the value from this file",
+    metavar="[KEY=]PATH",
+    help="--raw: read the value from this file (kubectl's syntax; the key is ignored)",
 )
 @click.option(
     "--merge-into",
@@ -57,44 +59,57 @@ def seal(**kw: Any) -> None:
     """
     cluster = make_cluster(kw)
     scope = Scope(kw["scope"]) if kw["scope"] else None
-    namespace_given = kw["namespace"]
+    if kw["from_file"] and not kw["raw"]:
+        raise click.UsageError("--from-file requires --raw")
+    if kw["merge_into"] and (kw["raw"] or kw["output"]):
+        raise click.UsageError("--merge-into rewrites its file in place: no --raw, no -w")
 
     def cert() -> SealingCertificate:
         return certsource.certificate(kw["cert"], cluster.client, cluster.controller)
 
     if kw["raw"]:
-        emit(_raw(cert(), kw, scope or Scope.STRICT, cluster), kw["output"])
+        emit(_raw(cert, kw, scope or Scope.STRICT, cluster), kw["output"])
         return
-    if kw["name"]:
-        raise click.UsageError("--name goes with --raw")
-    data, source = read_input(kw["input_file"])
-    secrets = documents.load(data, source)
-    if not secrets:
-        raise ManifestError("holds no Secret", where=source)
+    _, secrets = read_objects(kw["input_file"], "Secret")
     for secret in secrets:
         if secret.get("kind") != "Secret":
             raise ManifestError(
-                f"expected kind Secret, got {secret.get('kind')!r}",
-                where=f"{source}: {describe(secret)}",
+                f"expected kind Secret, got {secret.get('kind')!r}", where=_of(kw, secret)
             )
     if kw["merge_into"]:
-        _merge(Path(kw["merge_into"]), secrets, cert(), scope, kw)
+        _merge(Path(kw["merge_into"]), secrets, cert(), scope, kw["allow_empty_data"])
         return
-    sealing = cert()
-    out = []
-    for secret in secrets:
-        prepared = _with_namespace(secret, scope, namespace_given, cluster)
-        out.append(seal_secret(prepared, sealing, scope=scope, allow_empty=kw["allow_empty_data"]))
-    emit(documents.dump(out, kw["fmt"]), kw["output"])
+    prepared = [_with_name(s, scope, kw["name"], kw["namespace"], cluster) for s in secrets]
+    sealing = cert()  # read once, whatever the number of values
+    out = [
+        seal_secret(s, sealing, scope=scope, allow_empty=kw["allow_empty_data"]) for s in prepared
+    ]
+    emit(documents.dump(out, output_format(kw)), kw["output"])
 
 
-def _with_namespace(
-    secret: dict[str, Any], scope: Scope | None, namespace: str | None, cluster: Cluster
+def _of(kw: dict[str, Any], obj: dict[str, Any]) -> str:
+    source = "standard input" if kw["input_file"] == "-" else kw["input_file"]
+    return f"{source}: {describe(obj)}"
+
+
+def _with_name(
+    secret: dict[str, Any],
+    scope: Scope | None,
+    name: str | None,
+    namespace: str | None,
+    cluster: Cluster,
 ) -> dict[str, Any]:
-    """kubeseal's rule: -n must agree with the input; a Secret without one gets -n or the
-    kubeconfig's namespace (cluster-wide Secrets need none)."""
+    """kubeseal's rules: --name replaces the name; -n must agree with the input; a Secret
+    without a namespace gets -n or the kubeconfig's (cluster-wide ones need none)."""
+    if not isinstance(secret.get("metadata") or {}, dict):
+        raise ManifestError("must be a mapping", where=f"{describe(secret)}: metadata")
     meta = dict(secret.get("metadata") or {})
-    effective = scope or Scope.from_annotations(meta.get("annotations"))
+    if name:
+        meta["name"] = name
+    annotations = meta.get("annotations")
+    effective = scope or Scope.from_annotations(
+        annotations if isinstance(annotations, dict) else None
+    )
     current = meta.get("namespace")
     if namespace and current and current != namespace:
         raise ScopeError(
@@ -106,8 +121,8 @@ def _with_namespace(
     return {**secret, "metadata": meta}
 
 
-def _raw(cert: SealingCertificate, kw: dict[str, Any], scope: Scope, cluster: Cluster) -> str:
-    value = Path(kw["from_file"]).read_bytes() if kw["from_file"] else sys.stdin.buffer.read()
+def _raw(cert: Any, kw: dict[str, Any], scope: Scope, cluster: Cluster) -> str:
+    """One item, for the label the scope gives (kubeseal's ``--raw``); never trimmed."""
     name, namespace = kw["name"] or "", kw["namespace"] or ""
     if scope is not Scope.CLUSTER_WIDE and not namespace:
         namespace = current_namespace(cluster.kubeconfig, cluster.context)
@@ -117,7 +132,24 @@ def _raw(cert: SealingCertificate, kw: dict[str, Any], scope: Scope, cluster: Cl
         name = namespace = ""
     elif scope is Scope.NAMESPACE_WIDE:
         name = ""
-    return seal_value(cert, value, scope.label(namespace, name))
+    value = _raw_value(kw["from_file"])
+    return seal_value(cert(), value, scope.label(namespace, name))
+
+
+def _raw_value(from_file: str | None) -> bytes:
+    if not from_file:
+        if sys.stdin.isatty():
+            click.echo("(tty detected: expecting the value to seal on stdin)", err=True)
+        return sys.stdin.buffer.read()
+    path = Path(from_file)
+    if not path.exists() and "=" in from_file:
+        path = Path(from_file.split("=", 1)[1])  # kubectl's KEY=PATH
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise click.BadParameter(
+            f"cannot read {path}: {exc.strerror}", param_hint="--from-file"
+        ) from None
 
 
 def _merge(
@@ -125,43 +157,13 @@ def _merge(
     secrets: list[dict[str, Any]],
     cert: SealingCertificate,
     scope: Scope | None,
-    kw: dict[str, Any],
+    allow_empty: bool,
 ) -> None:
-    """Sealed with the target's own name, namespace and scope; other items stay as they are."""
+    """Rewrite the file in its own format; items not given stay byte for byte as they were."""
     text = path.read_bytes()
     targets = documents.load(text, str(path))
     if len(targets) != 1:
         raise ManifestError(f"expected one SealedSecret, found {len(targets)}", where=str(path))
-    target = targets[0]
-    sealed = SealedSecret.from_manifest(target)
-    if scope is not None and scope is not sealed.scope:
-        raise ScopeError(
-            f"--scope {scope.value} contradicts the file's scope {sealed.scope.value}",
-            where=str(path),
-        )
-    items: dict[str, str] = {}
-    for secret in secrets:
-        meta = {
-            **(secret.get("metadata") or {}),
-            "name": sealed.name,
-            "namespace": sealed.namespace,
-        }
-        meta["annotations"] = sealed.scope.annotate(meta.get("annotations"))
-        new = seal_secret(
-            {**secret, "metadata": meta},
-            cert,
-            scope=sealed.scope,
-            allow_empty=kw["allow_empty_data"],
-        )
-        items.update(new["spec"]["encryptedData"])
-    spec = target.setdefault("spec", {})
-    existing = spec.get("encryptedData") or {}
-    if set(items) >= set(existing):  # every item now sealed to this key: the hint holds
-        meta = target.setdefault("metadata", {})
-        meta["annotations"] = {
-            **(meta.get("annotations") or {}),
-            KEY_FINGERPRINT_ANNOTATION: cert.fingerprint,
-        }
-    spec["encryptedData"] = {**existing, **items}
+    merged = merge_sealed(targets[0], secrets, cert, scope=scope, allow_empty=allow_empty)
     fmt = "json" if text.lstrip().startswith(b"{") else "yaml"
-    documents.write_atomic(path, documents.dump([target], fmt))
+    documents.write_atomic(path, documents.dump([merged], fmt))
