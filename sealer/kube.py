@@ -33,41 +33,54 @@ def load_configuration(
             pass
     try:
         kubernetes.config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig or _env_kubeconfig(), context=context, client_configuration=cfg
+            config_file=_kubeconfig(kubeconfig), context=context, client_configuration=cfg
         )
     except (kubernetes.config.ConfigException, OSError) as exc:
         raise ClusterError(f"cannot load Kubernetes credentials: {exc}") from None
     return cfg
 
 
-def _env_kubeconfig() -> str | None:
-    # kubernetes.config reads $KUBECONFIG once at import; read it again for every call.
-    value = os.environ.get("KUBECONFIG", "")
-    return value.split(os.pathsep)[0] if value else None
+def _kubeconfig(explicit: str | None) -> str:
+    """As kubectl: ``--kubeconfig`` (which must exist), else every file of ``$KUBECONFIG``
+    merged (kubernetes.config splits the list; it read the variable only at import), else
+    ``~/.kube/config``."""
+    if explicit:
+        if not os.path.exists(explicit):
+            raise ClusterError(f"kubeconfig {explicit} does not exist")
+        return explicit
+    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
 
 
 def current_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
     """The namespace kubectl would use: the context's, else the pod's, else ``default``."""
+    path = _kubeconfig(kubeconfig)
     try:
         contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
-            config_file=kubeconfig or _env_kubeconfig()
+            config_file=path
         )
     except (kubernetes.config.ConfigException, OSError):
+        if context:
+            raise ClusterError(f"context {context!r}: no kubeconfig could be read") from None
         if os.path.exists(_IN_CLUSTER_NAMESPACE):
             with open(_IN_CLUSTER_NAMESPACE) as handle:
                 return handle.read().strip() or "default"
         return "default"
     chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    if context and chosen is None:
+        raise ClusterError(f"context {context!r} is not in the kubeconfig")
     return str(((chosen or {}).get("context") or {}).get("namespace") or "default")
 
 
 @dataclass(frozen=True)
 class Controller:
-    """Where the controller's Service is, as kubeseal's ``--controller-name/-namespace``."""
+    """Where the controller's Service is, as kubeseal's ``--controller-name/-namespace``.
+
+    ``port`` is the Service port's name; None means: read it from the Service, as kubeseal.
+    """
 
     name: str = DEFAULT_CONTROLLER_NAME
     namespace: str = DEFAULT_CONTROLLER_NAMESPACE
-    port: str = "http"
+    port: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +98,7 @@ class KubeClient:
     def __init__(self, cfg: kubernetes.client.Configuration) -> None:
         self.host = cfg.host
         self._client = kubernetes.client.ApiClient(cfg)
+        self._ports: dict[Controller, str] = {}
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None, context: str | None) -> KubeClient:
@@ -111,9 +125,10 @@ class KubeClient:
         self, controller: Controller, method: str, path: str, body: Any = None
     ) -> Response:
         """Call the controller's HTTP API through the API server's service proxy, as kubeseal."""
+        port = self.service_port(controller)
         proxy = (
             f"/api/v1/namespaces/{_q(controller.namespace)}/services/"
-            f"{_q('http:' + controller.name + ':' + controller.port)}/proxy{path}"
+            f"{_q('http:' + controller.name + ':' + port)}/proxy{path}"
         )
         response = self.request(method, proxy, body)
         if response.status in (404, 502, 503) and not _from_controller(response):
@@ -123,6 +138,36 @@ class KubeClient:
                 "and --controller-namespace"
             )
         return response
+
+    def service_port(self, controller: Controller) -> str:
+        """The name of the Service's first port, which kubeseal proxies to. Without the right
+        to read Services, the name every upstream install uses ("http")."""
+        if controller.port is not None:
+            return controller.port
+        if controller not in self._ports:
+            service = (
+                f"/api/v1/namespaces/{_q(controller.namespace)}/services/{_q(controller.name)}"
+            )
+            response = self.request("GET", service)
+            if response.status == 403:
+                self._ports[controller] = "http"
+            elif response.status != 200:
+                raise ClusterError(
+                    f"cannot get the controller's Service {controller.namespace}/"
+                    f"{controller.name} ({response.status}: {_status_message(response)}); "
+                    "set --controller-name and --controller-namespace"
+                )
+            else:
+                self._ports[controller] = _first_port_name(response)
+        return self._ports[controller]
+
+
+def _first_port_name(response: Response) -> str:
+    try:
+        ports = json.loads(response.body)["spec"]["ports"]
+        return str(ports[0].get("name") or "")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise ClusterError("the controller's Service has no ports") from None
 
 
 def _q(part: str) -> str:

@@ -43,8 +43,8 @@ def cluster_options(fn: F) -> F:
     decorators = [
         click.option(
             "--kubeconfig",
-            envvar="KUBECONFIG",
-            help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)",
+            envvar="SEALER_KUBECONFIG",
+            help="kubeconfig file (default: the files of $KUBECONFIG, ~/.kube/config, in-cluster)",
         ),
         click.option("--context", envvar="SEALER_CONTEXT", help="kubeconfig context to use"),
         click.option(

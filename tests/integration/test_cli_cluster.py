@@ -40,6 +40,7 @@ def served(kube_api: KubeAPI, controller: Callable[..., Any],
     port = free_port()
     handle = controller(keys=[key_pairs[0]], listen_addr=f"127.0.0.1:{port}")
     url = f"http://127.0.0.1:{port}"
+    kube_api.create(controller_service("sealed-secrets-controller"))
     kube_api.register_service_proxy(KEY_NS, "sealed-secrets-controller", url)
 
     def ready() -> bool | None:
@@ -51,6 +52,14 @@ def served(kube_api: KubeAPI, controller: Callable[..., Any],
 
     wait_for(ready, what="controller ready")
     return handle
+
+
+def controller_service(name: str, port_name: str = "http") -> dict[str, Any]:
+    """The Service an upstream install makes; kubeseal proxies to its first port's name."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": KEY_NS},
+            "spec": {"selector": {"name": name},
+                     "ports": [{"name": port_name, "port": 8080, "targetPort": 8080}]}}
 
 
 def run(kubeconfig: Path, *args: str, input: str | None = None) -> tuple[int, str, str]:
@@ -107,7 +116,48 @@ def test_validate_online_and_reencrypt(
     assert "pw-value" not in sealed.read_text()
 
 
+def test_missing_service_is_a_clear_error(kube_api: KubeAPI, kubeconfig: Path) -> None:
+    code, _, err = run(kubeconfig, "cert")
+    assert code == 1
+    assert "cannot get the controller's Service kube-system/sealed-secrets-controller" in err
+    assert "--controller-name" in err and "Traceback" not in err
+
+
 def test_unreachable_controller_is_a_clear_error(kube_api: KubeAPI, kubeconfig: Path) -> None:
+    kube_api.create(controller_service("sealed-secrets-controller"))
     code, _, err = run(kubeconfig, "cert")
     assert code == 1 and "cannot reach the controller kube-system/sealed-secrets-controller" in err
     assert json.dumps({}) not in err
+
+
+def test_the_service_port_name_is_read_from_the_service(
+    kube_api: KubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    """Upstream's chart names the port "http"; kubeseal takes whatever the Service says."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+    pem = keys.certificate_from_x509(keys.generate(2048)[1]).pem
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            seen.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(pem)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kube_api.create(controller_service("sealer", port_name="web"))
+        kube_api.register_service_proxy(KEY_NS, "sealer", f"http://127.0.0.1:{server.server_port}")
+        code, out, _ = run(kubeconfig, "cert", "--controller-name", "sealer")
+        assert code == 0 and out.encode() == pem and seen == ["/v1/cert.pem"]
+        proxied = kube_api.requests(verb="proxy")
+        assert proxied and all("/services/http:sealer:web/proxy/" in r.path for r in proxied)
+    finally:
+        server.shutdown()
