@@ -30,6 +30,7 @@ Label = NewType("Label", bytes)
 Random = Callable[[int], bytes]
 
 SESSION_KEY_BYTES = 32
+TAG_BYTES = 16  # AES-GCM authentication tag
 _NONCE = bytes(12)  # each session key seals exactly one value, so a fixed nonce is safe
 _LEN = struct.Struct(">H")
 
@@ -70,6 +71,15 @@ def split(ciphertext: bytes) -> tuple[bytes, bytes]:
     if len(ciphertext) < end:
         raise DecryptionError()
     return ciphertext[_LEN.size : end], ciphertext[end:]
+
+
+def plaintext_size(ciphertext: bytes) -> int:
+    """How many bytes ``ciphertext`` opens to (GCM adds exactly its tag): known without a key.
+    Raises :class:`DecryptionError` for a frame too short to be a sealed value."""
+    _, sealed = split(ciphertext)
+    if len(sealed) < TAG_BYTES:
+        raise DecryptionError()
+    return len(sealed) - TAG_BYTES
 
 
 def unseal_with(private_key: rsa.RSAPrivateKey, ciphertext: bytes, label: Label) -> bytes:

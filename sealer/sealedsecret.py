@@ -10,7 +10,6 @@ import base64
 import binascii
 import copy
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,28 +19,28 @@ from sealer.crypto import Fingerprint, Label
 from sealer.errors import DecryptionError, ManifestError
 from sealer.keys import KeyPair, KeyRing
 from sealer.scope import KEY_FINGERPRINT_ANNOTATION, SKIP_OWNER_REFERENCES_ANNOTATION, Scope
+from sealer.secretrules import (
+    MAX_ITEMS,
+    MAX_SECRET_BYTES,
+    check_item_name,
+    check_size,
+    check_template,
+    check_text,
+    render_template,
+)
 
 API_VERSION = "bitnami.com/v1alpha1"
 KIND = "SealedSecret"
-_ITEM_NAME = re.compile(r"^[-._a-zA-Z0-9]+$")
-# spec.template.data values are Go templates upstream; we render the plain-reference subset.
-_TEMPLATE_REF = re.compile(
-    r"\{\{-?\s*(?:\.([A-Za-z_][A-Za-z0-9_]*)|index\s+\.\s+\"([^\"]+)\")\s*-?\}\}"
-)
+__all__ = ["check_item_name", "render_template"]  # re-exported: their historical home
 
 
 def describe(obj: Mapping[str, Any]) -> str:
     """``Kind ns/name`` for error messages."""
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), Mapping) else {}
     name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)  # type: ignore[union-attr]
-    return f"{obj.get('kind') or 'object'} {name or '<unnamed>'}"
-
-
-def check_item_name(item: str, where: str) -> None:
-    if not item or len(item) > 253 or not _ITEM_NAME.match(item):
-        raise ManifestError(
-            "is not a valid Secret key (letters, digits, '-', '_', '.')", where=where
-        )
+    text = f"{obj.get('kind') or 'object'} {name or '<unnamed>'}"
+    # printable whatever the input: a lone surrogate would break every stream it is written to
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
@@ -54,11 +53,10 @@ def secret_data(secret: Mapping[str, Any]) -> dict[str, bytes]:
             raise ManifestError("must be a mapping", where=f"{what}: {section}")
         for key, value in values.items():
             where = f"{what}: {section}.{key}"
-            check_item_name(str(key), where)
+            check_item_name(check_text(key, f"{what}: {section}"), where)
             if value is None:
                 value = ""
-            if not isinstance(value, str):
-                raise ManifestError("must be a string", where=where)
+            check_text(value, where)
             if section == "stringData":
                 items[key] = value.encode()
                 continue
@@ -110,16 +108,26 @@ class SealedSecret:
                 "must map item names to strings", where=f"{what}: spec.encryptedData"
             )
         for item in encrypted:
-            check_item_name(str(item), f"{what}: spec.encryptedData.{item}")
+            check_item_name(check_text(item, f"{what}: spec.encryptedData"),
+                            f"{what}: spec.encryptedData.{item}")
+        if len(encrypted) > MAX_ITEMS:
+            raise ManifestError(
+                f"has {len(encrypted)} items; at most {MAX_ITEMS} are accepted",
+                where=f"{what}: spec.encryptedData",
+            )
         legacy = spec.get("data")
         if legacy is not None and encrypted:
             raise ManifestError(
                 "cannot use 'encryptedData' and the deprecated 'data' at the same time",
                 where=f"{what}: spec.data",
             )
+        if legacy is not None and not isinstance(legacy, str):
+            raise ManifestError("must be a base64 string", where=f"{what}: spec.data")
         template = spec.get("template") or {}
-        if not isinstance(template, Mapping):
-            raise ManifestError("must be a mapping", where=f"{what}: spec.template")
+        check_template(template, f"{what}: spec.template", len(encrypted))
+        for part in ("name", "namespace"):
+            if meta.get(part) is not None:
+                check_text(meta[part], f"{what}: metadata.{part}")
         annotations = meta.get("annotations") or {}
         hint = (
             annotations.get(KEY_FINGERPRINT_ANNOTATION)
@@ -138,14 +146,20 @@ class SealedSecret:
         )
 
     def ciphertexts(self) -> dict[str, bytes]:
-        """Decoded items; bad base64 names the item."""
+        """Decoded items; bad base64 or a frame no key could ever open names the item."""
         result = {}
         for item, value in self.encrypted_data.items():
+            where = f"{self.where}: spec.encryptedData.{item}"
             try:
                 result[item] = crypto.b64decode(value)
             except ValueError:
+                raise ManifestError("is not valid standard base64", where=where) from None
+            try:
+                crypto.plaintext_size(result[item])
+            except DecryptionError:
                 raise ManifestError(
-                    "is not valid standard base64", where=f"{self.where}: spec.encryptedData.{item}"
+                    "is not a sealed value (truncated: its length prefix or tag is missing)",
+                    where=where,
                 ) from None
         return result
 
@@ -193,15 +207,26 @@ def unseal(
             data = secret_data(inner)
         except (ValueError, ManifestError):
             raise DecryptionError(f"{sealed.where}: spec.data does not hold a Secret") from None
-    for item, blob in sealed.ciphertexts().items():
+    blobs = sealed.ciphertexts()
+    sizes = {item: crypto.plaintext_size(blob) for item, blob in blobs.items()}
+    check_size(
+        sum(sizes.values()) + sum(len(v) for k, v in data.items() if k not in sizes),
+        f"{sealed.where}: spec.encryptedData",
+    )
+    for item, blob in blobs.items():
         hint = (hints or {}).get(item) or sealed.key_fingerprint
         plaintext, pair = _open(
             ring, blob, label, hint, f"{sealed.where}: spec.encryptedData.{item}"
         )
         data[item] = plaintext
         used.add(pair.fingerprint)
+    total = sum(len(v) for v in data.values())
     for item, text in (sealed.template.get("data") or {}).items():
-        data[item] = render_template(str(text), data, f"{sealed.where}: spec.template.data.{item}")
+        budget = MAX_SECRET_BYTES - (total - len(data.get(item, b"")))
+        where = f"{sealed.where}: spec.template.data.{item}"
+        rendered = render_template(text, data, where, budget)
+        total += len(rendered) - len(data.get(item, b""))
+        data[item] = rendered
     return Unsealed(_secret(sealed, data, api_version), frozenset(used), tuple(sorted(data)))
 
 
@@ -212,21 +237,6 @@ def _open(
         return ring.unseal(blob, label, hint)
     except DecryptionError:
         raise DecryptionError(f"{where}: no key could decrypt it") from None
-
-
-def render_template(text: str, data: Mapping[str, bytes], where: str) -> bytes:
-    """Render ``{{ .item }}`` / ``{{ index . "item" }}``; other Go template syntax is refused."""
-
-    def ref(match: re.Match[str]) -> str:
-        key = match.group(1) or match.group(2)
-        if key not in data:
-            raise ManifestError(f"refers to unknown item {key!r}", where=where)
-        return data[key].decode("utf-8", errors="surrogateescape")
-
-    if "{{" in _TEMPLATE_REF.sub("", text):
-        raise ManifestError("uses template syntax sealer does not support", where=where)
-    rendered = _TEMPLATE_REF.sub(ref, text)
-    return rendered.encode("utf-8", errors="surrogateescape")
 
 
 def _secret(sealed: SealedSecret, data: Mapping[str, bytes], api_version: str) -> dict[str, Any]:
