@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+import aiohttp.test_utils
+import aiohttp.web
 import kmock
 import yaml
 
@@ -54,12 +56,30 @@ class HttpResult:
         return [json.loads(line) for line in self.body.splitlines() if line.strip()]
 
 
+MAX_REQUEST_BODY = 3 * 1024 * 1024  # the API server's MaxRequestBodyBytes (aiohttp: 1 MiB)
+
+
+class _RawServer(aiohttp.test_utils.RawTestServer):
+    """Accepts request bodies up to :data:`MAX_REQUEST_BODY`, as the API server does."""
+
+    async def _make_runner(self, debug: bool = True, **kwargs: Any) -> aiohttp.web.ServerRunner:
+        def request(message: Any, payload: Any, protocol: Any, writer: Any,
+                    task: Any) -> aiohttp.web.BaseRequest:
+            return aiohttp.web.BaseRequest(message, payload, protocol, writer, task,
+                                           asyncio.get_running_loop(),
+                                           client_max_size=MAX_REQUEST_BODY)
+
+        server = aiohttp.web.Server(self._handler, loop=self._loop, debug=debug,
+                                    request_factory=request, **kwargs)
+        return aiohttp.web.ServerRunner(server, debug=debug, **kwargs)
+
+
 class LoopbackServer(kmock.Server):
     """kmock's Server minus its process-wide aiohttp DNS interceptor, which would patch every
     aiohttp client in the process (kopf's too) and must be unwound in strict LIFO order."""
 
     async def __aenter__(self) -> LoopbackServer:
-        self._managed_server = self._server_cls(self.handler, host=self._host, port=self._port)
+        self._managed_server = _RawServer(self.handler, host=self._host, port=self._port)
         await self._managed_server.__aenter__()
         self._managed_client = self._client_fct(self._managed_server.make_url("/"))
         await self._managed_client.__aenter__()
@@ -271,15 +291,19 @@ class KubeAPI:
                namespace: str | None = None, name: str | None = None,
                subresource: str | None = None, status: int | None = 500,
                times: int | None = 1, retry_after: int | None = None,
-               delay: float | None = None, message: str | None = None) -> Fault:
+               delay: float | None = None, message: str | None = None,
+               delay_response: float | None = None) -> Fault:
         """Fail (``status``) and/or slow down (``delay``) the next ``times`` matching requests.
+        ``delay_response`` carries the request out, then waits before answering: a client
+        that times out meanwhile never learns that its write was made.
 
         ``verb`` is a Kubernetes verb (get, list, watch, create, update, patch, delete,
         deletecollection, proxy); ``resource`` a plural or ``plural.group``.
         """
         fault = Fault(verb=verb, resource=resource, namespace=namespace, name=name,
                       subresource=subresource, status=status, times=times,
-                      retry_after=retry_after, delay=delay, message=message)
+                      retry_after=retry_after, delay=delay, message=message,
+                      delay_response=delay_response)
         return self.emulator.faults.add(fault)
 
     def clear_faults(self) -> None:

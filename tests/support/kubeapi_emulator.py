@@ -127,6 +127,8 @@ class StandinEmulator(Reads, Writes, kmock.KubernetesEmulator):
             if fault is not None:
                 await self._apply_fault(fault, record)
             response = await self._handle(request)
+            if fault is not None and fault.delay_response:
+                await asyncio.sleep(fault.delay_response)
         except ApiError as exc:
             response = json_response(exc.status(), exc.code, exc.headers)
         except kmock.KubernetesError as exc:

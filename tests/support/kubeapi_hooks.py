@@ -88,6 +88,7 @@ class Fault:
     retry_after: int | None = None
     delay: float | None = None
     message: str | None = None
+    delay_response: float | None = None  # after the request is carried out
     hits: int = 0
 
     def matches(self, record: RequestRecord) -> bool:

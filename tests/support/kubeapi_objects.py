@@ -163,6 +163,49 @@ def immutable_problem(rt: ResourceType, old: Obj, new: Obj) -> tuple[str, str] |
     return None
 
 
+_SECRET_KEY_RE = re.compile(r"[-._a-zA-Z0-9]+")
+MAX_SECRET_SIZE = 1024 * 1024
+# ValidateSecret: the items a known Secret type requires (any one of several for basic-auth).
+_TYPE_REQUIRES = {
+    "kubernetes.io/tls": (("tls.crt",), ("tls.key",)),
+    "kubernetes.io/dockerconfigjson": ((".dockerconfigjson",),),
+    "kubernetes.io/dockercfg": ((".dockercfg",),),
+    "kubernetes.io/basic-auth": (("username", "password"),),
+    "kubernetes.io/ssh-auth": (("ssh-privatekey",),),
+}
+
+
+def secret_problem(rt: ResourceType, new: Obj, old: Obj | None) -> tuple[str, str] | None:
+    """The API server's ``ValidateSecret`` (key names, 1 MiB of values, the items a known type
+    requires) and ``ValidateSecretUpdate`` (the type is immutable). Values are never quoted."""
+    if (rt.group, rt.plural) != ("", "secrets"):
+        return None
+    data = new.get("data") or {}
+    if not isinstance(data, dict):
+        return "data", "must be a map of base64 strings"
+    total = 0
+    for key, value in data.items():
+        if (not _SECRET_KEY_RE.fullmatch(key) or len(key) > 253 or key in (".", "..")
+                or key.startswith("..")):
+            return f"data[{key}]", "a valid config key must consist of alphanumeric characters, "\
+                                   "'-', '_' or '.'"
+        try:
+            total += len(base64.b64decode(str(value), validate=True))
+        except ValueError:
+            return f"data[{key}]", "<secret contents redacted>: illegal base64 data"
+    if total > MAX_SECRET_SIZE:
+        return "data", f"Too long: may not be more than {MAX_SECRET_SIZE} bytes"
+    kind = new.get("type") or "Opaque"
+    if not isinstance(kind, str):
+        return "type", "must be a string"
+    for alternatives in _TYPE_REQUIRES.get(kind, ()):
+        if not any(a in data for a in alternatives):
+            return f"data[{alternatives[0]}]", "Required value"
+    if old is not None and (old.get("type") or "Opaque") != kind:
+        return "type", "field is immutable"
+    return None
+
+
 def spec_part(rt: ResourceType, obj: Obj) -> Obj:
     """What a generation bump looks at: everything but metadata (and status if a subresource)."""
     skipped = {"metadata", "status"} if rt.has_status else {"metadata"}

@@ -25,6 +25,7 @@ from tests.support.kubeapi_objects import (
     name_problem,
     now,
     random_suffix,
+    secret_problem,
     spec_part,
     strip_directives,
     without_resource_version,
@@ -131,6 +132,8 @@ class Writes:
             new.pop("status", None)
         fold_string_data(rt, new)
         _normalise(new)
+        if invalid := secret_problem(rt, new, None):
+            raise ApiError.invalid(rt, name, *invalid)
         self._server_side(rt, new)
         if dry:
             return new
@@ -252,7 +255,8 @@ class Writes:
                     meta.pop(field, None)
             new["apiVersion"], new["kind"] = current["apiVersion"], current["kind"]
             fold_string_data(rt, new)
-            if problem := immutable_problem(rt, current, new):
+            if problem := immutable_problem(rt, current, new) or secret_problem(
+                    rt, new, current):
                 raise ApiError.invalid(rt, name, *problem)
             if old_meta.get("deletionTimestamp") and not set(
                     meta.get("finalizers") or ()) <= set(old_meta.get("finalizers") or ()):
