@@ -54,12 +54,13 @@ _StrictLoader.add_constructor(
 )
 
 
-def _timestamp_as_text(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
+def _as_text(loader: _StrictLoader, node: yaml.ScalarNode) -> str:
     return str(loader.construct_scalar(node))
 
 
-# Go reads an unquoted date as the string it is; so do we.
-_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_as_text)
+# Go reads an unquoted date, or "=", as the string it is; so do we.
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _as_text)
+_StrictLoader.add_constructor("tag:yaml.org,2002:value", _as_text)
 
 
 def load(text: str | bytes, source: str = "input") -> list[dict[str, Any]]:

@@ -102,7 +102,9 @@ class KubeClient:
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None, context: str | None) -> KubeClient:
-        return cls(load_configuration(kubeconfig, context))
+        cfg = load_configuration(kubeconfig, context)
+        cfg.retries = 1  # a command line answers soon; urllib3 would try 4 times
+        return cls(cfg)
 
     def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
@@ -117,8 +119,9 @@ class KubeClient:
         except kubernetes.client.exceptions.ApiException as exc:
             raise ClusterError(f"API server {self.host}: {exc.status} {exc.reason}") from None
         except (OSError, urllib3.exceptions.HTTPError) as exc:
-            reason = type(exc).__name__
-            raise ClusterError(f"cannot reach the API server at {self.host} ({reason})") from None
+            raise ClusterError(
+                f"cannot reach the API server at {self.host} ({_why(exc)})"
+            ) from None
         return Response(response.status, data)
 
     def controller(
@@ -168,6 +171,13 @@ def _first_port_name(response: Response) -> str:
         return str(ports[0].get("name") or "")
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         raise ClusterError("the controller's Service has no ports") from None
+
+
+def _why(exc: Exception) -> str:
+    """The root cause in a few words: "[Errno 111] Connection refused", not a class name."""
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        exc = exc.reason
+    return str(exc).rsplit(": ", 1)[-1] or type(exc).__name__
 
 
 def _q(part: str) -> str:

@@ -21,7 +21,8 @@ from sealer.cli.options import (
 )
 from sealer.errors import ClusterError, ManifestError, SealerError
 from sealer.keys import SealingCertificate
-from sealer.scope import CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope
+from sealer.manifests import SCOPE_ANNOTATIONS
+from sealer.scope import Scope
 from sealer.sealedsecret import SealedSecret
 
 
@@ -40,15 +41,7 @@ def cert(**kw: Any) -> None:
 def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> SealedSecret:
     """Well-formed, coherent scope, and each item framed for the certificate's key size."""
     sealed = SealedSecret.from_manifest(obj)
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if (
-        annotations.get(NAMESPACE_WIDE_ANNOTATION) == "true"
-        and annotations.get(CLUSTER_WIDE_ANNOTATION) == "true"
-    ):
-        raise ManifestError(
-            "both namespace-wide and cluster-wide annotations are set",
-            where=f"{sealed.where}: metadata.annotations",
-        )
+    _check_scope_annotations(obj, sealed)
     if sealed.scope is not Scope.CLUSTER_WIDE and not sealed.namespace:
         raise ManifestError(
             "is required for strict and namespace-wide scopes",
@@ -58,8 +51,6 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
         raise ManifestError(
             "is required for the strict scope", where=f"{sealed.where}: metadata.name"
         )
-    if not sealed.encrypted_data and sealed.legacy_data is None:
-        raise ManifestError("is empty", where=f"{sealed.where}: spec.encryptedData")
     size = (cert.public_key.key_size + 7) // 8 if cert else None
     for item, blob in sealed.ciphertexts().items():
         where = f"{sealed.where}: spec.encryptedData.{item}"
@@ -77,6 +68,37 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
         if len(rest) < 16:
             raise ManifestError("too short to hold an AES-GCM tag", where=where)
     return sealed
+
+
+def _check_scope_annotations(obj: dict[str, Any], sealed: SealedSecret) -> None:
+    """The controller reads the scope from the object's annotations; the template's copy (which
+    kubeseal writes too) must not say otherwise, and neither may say anything but true/false."""
+    template_meta = sealed.template.get("metadata") or {}
+    places = {
+        "metadata.annotations": (obj.get("metadata") or {}).get("annotations") or {},
+        "spec.template.metadata.annotations": template_meta.get("annotations") or {},
+    }
+    for place, found in places.items():
+        for key in SCOPE_ANNOTATIONS:
+            if key in found and found[key] not in ("true", "false"):
+                raise ManifestError(
+                    f'{key} must be "true" or "false" (any other value means no)',
+                    where=f"{sealed.where}: {place}",
+                )
+        if all(found.get(k) == "true" for k in SCOPE_ANNOTATIONS):
+            raise ManifestError(
+                "both namespace-wide and cluster-wide annotations are set",
+                where=f"{sealed.where}: {place}",
+            )
+    template = places["spec.template.metadata.annotations"]
+    if any(k in template for k in SCOPE_ANNOTATIONS):
+        said = Scope.from_annotations(template)
+        if said is not sealed.scope:
+            raise ManifestError(
+                f"say {said.value} but metadata.annotations say {sealed.scope.value}, which is "
+                "what the controller uses",
+                where=f"{sealed.where}: spec.template.metadata.annotations",
+            )
 
 
 @click.command()

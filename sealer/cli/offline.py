@@ -14,6 +14,7 @@ from sealer import crypto, documents, keys
 from sealer.cli.options import (
     emit,
     input_option,
+    output_format,
     output_format_option,
     read_input,
     read_objects,
@@ -84,9 +85,11 @@ def unseal(**kw: Any) -> None:
     secrets = []
     for obj in objects:
         secret = unseal_object(SealedSecret.from_manifest(obj), ring, accept_v1_data=True).secret
+        # kubeseal's shape, less the owner reference (its empty uid would not apply)
         secret["metadata"].pop("ownerReferences", None)
+        secret["metadata"]["creationTimestamp"] = None
         secrets.append(secret)
-    emit(documents.dump(secrets, kw["fmt"]), kw["output"])
+    emit(documents.dump(secrets, output_format(kw)), kw["output"])
 
 
 @click.command()
