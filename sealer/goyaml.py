@@ -10,10 +10,9 @@ the key order, the double-quoted writer and a few emitter details.
 from __future__ import annotations
 
 import calendar
-import functools
+import itertools
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +31,7 @@ def _wrap(n: int) -> int:
 
 
 def _is_digit(ch: str) -> bool:
-    return unicodedata.category(ch) == "Nd"
+    return ch.isdecimal()  # Unicode category Nd, as Go's unicode.IsDigit
 
 
 def go_key_less(a: str, b: str) -> bool:
@@ -69,17 +68,39 @@ def go_key_less(a: str, b: str) -> bool:
     return len(a) < len(b)
 
 
-def _go_cmp(a: str, b: str) -> int:
-    return -1 if go_key_less(a, b) else int(go_key_less(b, a))
+_TOKENS = re.compile(r"\d+|.", re.S)
 
 
-_go_key = functools.cmp_to_key(_go_cmp)
+def _natural(key: str) -> tuple[tuple[int, int, int], ...]:
+    """A sort key that agrees with go_key_less on everyday keys: non-letters before digit runs
+    (by value, then length) before letters."""
+    return tuple(
+        (1, int(t), len(t)) if t[0].isdecimal() else (2 if t.isalpha() else 0, ord(t), 0)
+        for t in _TOKENS.findall(key)
+    )
+
+
+def go_keys(keys: list[str]) -> list[str]:
+    """``keys`` in go-yaml's order: a fast natural sort, checked pair by pair against Go's
+    comparison; if that fails, Go's insertion sort. Go's comparison is not always transitive
+    ("1A" < "01" < "10" < "1A"): then Go's own order follows its random map order, and ours is
+    one it could give (no neighbours inverted)."""
+    ordered = sorted(keys, key=_natural)
+    if all(go_key_less(a, b) for a, b in itertools.pairwise(ordered)):
+        return ordered
+    for i in range(1, len(ordered)):
+        j = i
+        while j > 0 and go_key_less(ordered[j], ordered[j - 1]):
+            ordered[j - 1], ordered[j] = ordered[j], ordered[j - 1]
+            j -= 1
+    return ordered
 
 
 def go_sorted(obj: Any) -> Any:
     """Every mapping of ``obj`` re-ordered as go-yaml v2 writes it."""
     if isinstance(obj, Mapping):
-        return {k: go_sorted(obj[k]) for k in sorted(obj, key=lambda k: _go_key(str(k)))}
+        items = {str(k): v for k, v in obj.items()}
+        return {k: go_sorted(items[k]) for k in go_keys(list(items))}
     if isinstance(obj, list):
         return [go_sorted(v) for v in obj]
     return obj
@@ -154,6 +175,16 @@ def _go_resolves_to_string(s: str) -> bool:
     return not (binary and abs(int(binary[1] + binary[2], 2)) < 1 << 63)
 
 
+# Anything go-yaml's is_printable refuses: C0/C1 controls but LF, the BOM, beyond U+FFFD.
+_NOT_PRINTABLE = re.compile("[^\n\x20-\x7e\xa0-\ud7ff\ue000-\ufefe\uff00-\ufffd]")
+# Scalars with nothing for the emitter to look at (item names, base64): analysed in C.
+_INERT = re.compile(r"[A-Za-z0-9][A-Za-z0-9+/=._-]*")
+_INERT_ANALYSIS = dict(
+    empty=False, multiline=False, allow_flow_plain=True, allow_block_plain=True,
+    allow_single_quoted=True, allow_double_quoted=True, allow_block=True,
+)  # fmt: skip
+
+
 def _go_printable(ch: str) -> bool:
     """go-yaml's is_printable: no C0/C1 controls but LF, no BOM, nothing above U+FFFD."""
     return (
@@ -179,7 +210,7 @@ class _GoDumper(yaml.SafeDumper):
         return True  # Go repeats shared values; it has no anchors to give them
 
     def represent_str(self, data: str) -> ScalarNode:
-        if any(not _go_printable(ch) for ch in data):
+        if _NOT_PRINTABLE.search(data):
             style: str | None = '"'
         elif "\n" in data:
             style = "|"
@@ -194,6 +225,21 @@ class _GoDumper(yaml.SafeDumper):
         if kind is ScalarNode and implicit[0] and _go_resolves_to_string(value):
             return _STR
         return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def analyze_scalar(self, scalar: str) -> Any:
+        if _INERT.fullmatch(scalar):  # PyYAML's per-character loop would find nothing
+            return yaml.emitter.ScalarAnalysis(scalar=scalar, **_INERT_ANALYSIS)
+        return super().analyze_scalar(scalar)
+
+    def write_plain(self, text: str, split: bool = True) -> None:
+        if self.root_context or self.encoding or not _INERT.fullmatch(text):
+            super().write_plain(text, split)
+            return
+        # What the loop would do for a scalar with no space or break: write it whole.
+        data = text if self.whitespace else " " + text
+        self.whitespace = self.indention = False
+        self.column += len(data)
+        self.stream.write(data)
 
     def check_simple_key(self) -> bool:
         # libyaml: up to 128 bytes on one line (PyYAML: under 128 characters, tag counted).

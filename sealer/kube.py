@@ -7,12 +7,12 @@ import json
 import os
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any
-
-import kubernetes
-import urllib3
+from typing import TYPE_CHECKING, Any
 
 from sealer.errors import ClusterError
+
+if TYPE_CHECKING:  # importing kubernetes takes 0.7 s: only commands that talk to a cluster pay
+    import kubernetes
 
 DEFAULT_CONTROLLER_NAME = "sealed-secrets-controller"
 DEFAULT_CONTROLLER_NAMESPACE = "kube-system"
@@ -24,6 +24,8 @@ def load_configuration(
 ) -> kubernetes.client.Configuration:
     """In-cluster credentials when running in a pod and no kubeconfig is named, else the
     kubeconfig (``kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``)."""
+    import kubernetes
+
     cfg = kubernetes.client.Configuration()
     if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
         try:
@@ -53,6 +55,8 @@ def _kubeconfig(explicit: str | None) -> str:
 
 def current_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
     """The namespace kubectl would use: the context's, else the pod's, else ``default``."""
+    import kubernetes
+
     path = _kubeconfig(kubeconfig)
     try:
         contexts, active = kubernetes.config.list_kube_config_contexts(  # type: ignore[no-untyped-call]
@@ -96,6 +100,8 @@ class KubeClient:
     """Synchronous requests to the API server with the user's credentials."""
 
     def __init__(self, cfg: kubernetes.client.Configuration) -> None:
+        import kubernetes
+
         self.host = cfg.host
         self._client = kubernetes.client.ApiClient(cfg)
         self._ports: dict[Controller, str] = {}
@@ -109,6 +115,9 @@ class KubeClient:
     def request(
         self, method: str, path: str, body: Any = None, content_type: str = "application/json"
     ) -> Response:
+        import kubernetes
+        import urllib3
+
         headers = {"Accept": "*/*", "Content-Type": content_type}
         try:
             request = self._client.param_serialize(
@@ -175,6 +184,8 @@ def _first_port_name(response: Response) -> str:
 
 def _why(exc: Exception) -> str:
     """The root cause in a few words: "[Errno 111] Connection refused", not a class name."""
+    import urllib3
+
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason
     return str(exc).rsplit(": ", 1)[-1] or type(exc).__name__

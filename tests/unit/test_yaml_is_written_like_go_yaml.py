@@ -3,6 +3,9 @@ and the one property every choice must keep: what we write reads back as what we
 
 from __future__ import annotations
 
+import functools
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -128,6 +131,19 @@ def test_json_is_go_struct_order_and_escapes() -> None:
         '  "data": {\n    "a": "YQ==",\n    "b": "Yg=="\n  },\n  "type": "Opaque",\n'
         '  "extra": "\\u003c\\u0026\\u003e\\u2028é"\n}\n'
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(keys=st.sets(st.text(alphabet="aAbz019._-/", max_size=6), max_size=12))
+def test_the_fast_key_order_is_go_yamls(keys: set[str]) -> None:
+    less = goyaml.go_key_less
+    ours = goyaml.go_keys(list(keys))
+    assert sorted(ours) == sorted(keys)
+    assert not any(less(b, a) for a, b in itertools.pairwise(ours))  # what Go's sort ends with
+    if all(less(a, c) for a, b, c in itertools.permutations(keys, 3) if less(a, b) and less(b, c)):
+        # a true order: exactly one answer
+        assert ours == sorted(keys, key=functools.cmp_to_key(
+            lambda a, b: -1 if less(a, b) else int(less(b, a))))
 
 
 JSON_VALUES = st.recursive(
