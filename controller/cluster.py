@@ -1,36 +1,37 @@
-"""The few Kubernetes API calls the controller makes, as JSON dicts, off the event loop.
+"""The few Kubernetes API calls the controller makes, as JSON dicts, on the event loop.
 
-The ``kubernetes`` client is synchronous: every call runs in a small thread pool of its own (not
-the unseal pool, not asyncio's default executor). Bodies go and come as plain dicts; errors come
-as :class:`ApiError`, whose message is the API server's (which never echoes Secret data values).
+Requests go through :class:`~controller.transport.Transport` (aiohttp, with the credentials of a
+``kubernetes.client.Configuration``). Bodies go and come as plain dicts; errors come as
+:class:`ApiError`, whose message is the API server's (which never echoes Secret data values).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.parse
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import Any
 
 import kopf
 import kubernetes
-import urllib3
 
+from controller.transport import Transport, TransportError
 from sealer.errors import ClusterError
 
 Obj = dict[str, Any]
 SS_GROUP, SS_VERSION, SS_PLURAL = "bitnami.com", "v1alpha1", "sealedsecrets"
 _IMMUTABLE_SUFFIX = "field is immutable when `immutable` is set"
+MAX_RETRY_AFTER = 300.0
 
 
 class ApiError(ClusterError):
     """A non-2xx answer (or no answer: ``status`` 0)."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, retry_after: float | None = None
+    ) -> None:
         self.status, self.reason, self.api_message = status, reason, message
+        self.retry_after = retry_after  # seconds, from a 429's (or 503's) Retry-After header
         super().__init__(f"{message or reason or 'API error'} (HTTP {status})")
 
     @property
@@ -77,20 +78,31 @@ def _ss_path(namespace: str, name: str) -> str:
     return f"/apis/{SS_GROUP}/{SS_VERSION}/namespaces/{_q(namespace)}/{SS_PLURAL}/{_q(name)}"
 
 
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the API server never sends the HTTP-date form), capped."""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        return None
+    return None if seconds is None or seconds < 0 else min(seconds, MAX_RETRY_AFTER)
+
+
 class Cluster:
     """Async access to Secrets, SealedSecret status and Events."""
 
-    def __init__(self, cfg: kubernetes.client.Configuration, io_threads: int = 8) -> None:
-        self.configuration = cfg
-        cfg.connection_pool_maxsize = max(io_threads, 4)
-        self._client = kubernetes.client.ApiClient(cfg)
-        self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="sealer-api")
+    def __init__(
+        self,
+        cfg: kubernetes.client.Configuration,
+        max_connections: int = 16,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
+        self.configuration, self.timeout = cfg, timeout
+        self.transport = Transport(cfg, max_connections, timeout)
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._client.close()  # type: ignore[no-untyped-call]
+    async def close(self) -> None:
+        await self.transport.close()
 
-    def _call(
+    async def _call(
         self,
         method: str,
         path: str,
@@ -98,40 +110,35 @@ class Cluster:
         query: Mapping[str, str] | None = None,
         content_type: str = "application/json",
     ) -> Obj:
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body, separators=(",", ":")).encode()
         try:
-            request = self._client.param_serialize(
-                method,
-                path,
-                header_params=headers,
-                query_params=list((query or {}).items()),
-                body=body,
-                auth_settings=["BearerToken"],
-            )
-            response = self._client.call_api(*request, _request_timeout=(10, 60))
-            raw: bytes = response.read()  # type: ignore[no-untyped-call]
-        except kubernetes.client.exceptions.ApiException as exc:  # transport failures
-            raise ApiError(int(exc.status or 0), str(exc.reason or ""), "") from None
-        except (OSError, urllib3.exceptions.HTTPError) as exc:
-            raise ApiError(0, type(exc).__name__, str(exc)) from None
+            response = await self.transport.request(method, path, data, query, headers)
+        except TransportError as exc:
+            raise ApiError(0, exc.reason, exc.detail) from None
         try:
-            data = json.loads(raw) if raw else {}
+            result = json.loads(response.body) if response.body else {}
         except ValueError:
-            data = {}
+            result = {}
         if not 200 <= response.status <= 299:
-            message = data.get("message", "") if isinstance(data, dict) else ""
-            raise ApiError(response.status, str(data.get("reason") or response.reason), message)
-        return data if isinstance(data, dict) else {}
-
-    async def _run(self, method: str, path: str, **kw: Any) -> Obj:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, method, path, **kw))
+            message = result.get("message", "") if isinstance(result, dict) else ""
+            reason = result.get("reason") if isinstance(result, dict) else None
+            raise ApiError(
+                response.status,
+                str(reason or response.reason),
+                str(message or ""),
+                _retry_after(response.headers.get("Retry-After")),
+            )
+        return result if isinstance(result, dict) else {}
 
     # Secrets
 
     async def get_secret(self, namespace: str, name: str) -> Obj | None:
         try:
-            return await self._run("GET", f"/api/v1/namespaces/{_q(namespace)}/secrets/{_q(name)}")
+            return await self._call("GET", f"/api/v1/namespaces/{_q(namespace)}/secrets/{_q(name)}")
         except ApiError as exc:
             if exc.not_found:
                 return None
@@ -139,23 +146,23 @@ class Cluster:
 
     async def list_secrets(self, namespace: str, label_selector: str = "") -> list[Obj]:
         query = {"labelSelector": label_selector} if label_selector else {}
-        result = await self._run("GET", f"/api/v1/namespaces/{_q(namespace)}/secrets", query=query)
+        result = await self._call("GET", f"/api/v1/namespaces/{_q(namespace)}/secrets", query=query)
         return list(result.get("items") or [])
 
     async def create_secret(self, namespace: str, body: Obj) -> Obj:
-        return await self._run("POST", f"/api/v1/namespaces/{_q(namespace)}/secrets", body=body)
+        return await self._call("POST", f"/api/v1/namespaces/{_q(namespace)}/secrets", body=body)
 
     async def replace_secret(self, namespace: str, name: str, body: Obj) -> Obj:
         """PUT with the ``resourceVersion`` in ``body``: a concurrent change gives 409."""
         path = f"/api/v1/namespaces/{_q(namespace)}/secrets/{_q(name)}"
-        return await self._run("PUT", path, body=body)
+        return await self._call("PUT", path, body=body)
 
     # SealedSecrets
 
     async def get_sealed_secret(self, namespace: str, name: str) -> Obj | None:
         path = _ss_path(namespace, name)
         try:
-            return await self._run("GET", path)
+            return await self._call("GET", path)
         except ApiError as exc:
             if exc.not_found:
                 return None
@@ -163,11 +170,21 @@ class Cluster:
 
     async def patch_sealed_secret_status(self, namespace: str, name: str, status: Obj) -> Obj:
         path = _ss_path(namespace, name) + "/status"
-        return await self._run(
+        return await self._call(
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )
 
     # Events
 
     async def create_event(self, namespace: str, body: Obj) -> Obj:
-        return await self._run("POST", f"/api/v1/namespaces/{_q(namespace)}/events", body=body)
+        return await self._call("POST", f"/api/v1/namespaces/{_q(namespace)}/events", body=body)
+
+    # kopf's peering object (high availability)
+
+    async def get_peering(self, name: str) -> Obj | None:
+        try:
+            return await self._call("GET", f"/apis/kopf.dev/v1/clusterkopfpeerings/{_q(name)}")
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
