@@ -8,19 +8,18 @@ verify answers only yes/no (and which item failed), rotate only ciphertexts.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import limits
-import yaml
 from aiohttp import web
 
 from controller.metrics import CONTENT_TYPE, Metrics
 from controller.reencrypt import reencrypt
-from sealer.errors import DecryptionError, InputError, SealerError
+from sealer import documents
+from sealer.errors import DecryptionError, InputError, ManifestError, SealerError
 from sealer.keys import KeyRing
 from sealer.sealedsecret import KIND, SealedSecret, unseal
 
@@ -51,26 +50,17 @@ class RequestError(InputError):
 
 
 def parse_sealed_secret(body: bytes) -> dict[str, Any]:
-    """One SealedSecret from JSON or YAML; refuses multi-document YAML and YAML aliases."""
+    """One SealedSecret from JSON or YAML, read as the CLI reads files (``sealer.documents``:
+    UTF-8, no aliases, duplicate keys or deep nesting; bounded work whatever the body)."""
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError("request body is not UTF-8") from None
-    try:
-        obj = json.loads(text)
-    except ValueError:
-        try:
-            if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(text)):
-                raise RequestError("YAML aliases are not accepted")  # billion-laughs guard
-            docs = [d for d in yaml.safe_load_all(text) if d is not None]
-        except yaml.YAMLError:
-            raise RequestError("request body is neither JSON nor YAML") from None
-        if len(docs) != 1:
-            raise RequestError(f"expected one SealedSecret, got {len(docs)} documents") from None
-        obj = docs[0]
-    if not isinstance(obj, dict) or obj.get("kind") != KIND:
+        docs = documents.load(body, "request body")
+    except ManifestError as exc:
+        raise RequestError(str(exc)) from None
+    if len(docs) != 1:
+        raise RequestError(f"expected one SealedSecret, got {len(docs)} documents")
+    if docs[0].get("kind") != KIND:
         raise RequestError("request body is not a SealedSecret")
-    return obj
+    return docs[0]
 
 
 class Api:
@@ -80,6 +70,9 @@ class Api:
         self.state = state
         self._limit = limits.parse(state.verify_rate)
         self._limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        # verify and rotate decrypt whatever they are sent: one at a time, so however many
+        # clients ask, they hold at most one thread of the pool the reconcilers decrypt in.
+        self._decrypting = asyncio.Semaphore(1)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.state.max_body, middlewares=[self._observe])
@@ -120,27 +113,41 @@ class Api:
         return web.Response(body=newest.certificate.pem, content_type="application/x-pem-file")
 
     def _client(self, request: web.Request) -> str:
-        # Behind the API server's service proxy every request comes from the API server.
+        # Behind the API server's service proxy every request comes from the API server, which
+        # appends the address it was called from to X-Forwarded-For: the last entry. Earlier
+        # entries are whatever the caller sent, and would give it a fresh quota per request.
         forwarded = request.headers.get("X-Forwarded-For", "")
-        return forwarded.split(",")[0].strip() or (request.remote or "unknown")
+        return forwarded.split(",")[-1].strip() or (request.remote or "unknown")
+
+    def _throttled(self, request: web.Request, route: str) -> web.Response | None:
+        if self._limiter.hit(self._limit, route, self._client(request)):
+            return None
+        return web.Response(
+            status=429, text=f"too many {route} requests\n", headers={"Retry-After": "1"}
+        )
+
+    async def _decrypt(self, fn: Callable[[], T]) -> T:
+        async with self._decrypting:
+            result: T = await self.state.offload(fn)
+            return result
 
     async def verify(self, request: web.Request) -> web.Response:
-        if not self._limiter.hit(self._limit, "verify", self._client(request)):
-            return web.Response(
-                status=429, text="too many verify requests\n", headers={"Retry-After": "1"}
-            )
+        if (refused := self._throttled(request, "verify")) is not None:
+            return refused
         try:
             sealed = SealedSecret.from_manifest(parse_sealed_secret(await request.read()))
         except InputError as exc:
             return web.Response(status=400, text=f"{exc}\n")
         ring = self.state.keyring()
         try:
-            await self.state.offload(lambda: unseal(sealed, ring))
+            await self._decrypt(lambda: unseal(sealed, ring))
         except SealerError as exc:  # undecryptable, or a template that cannot render
             return web.Response(status=409, text=f"{exc}\n")
         return web.Response(text="ok\n")
 
     async def rotate(self, request: web.Request) -> web.Response:
+        if (refused := self._throttled(request, "rotate")) is not None:
+            return refused
         try:
             manifest = parse_sealed_secret(await request.read())
             SealedSecret.from_manifest(manifest)
@@ -150,7 +157,7 @@ class Api:
         if ring.newest is None:
             return web.Response(status=500, text="no sealing key exists yet\n")
         try:
-            result = await self.state.offload(lambda: reencrypt(manifest, ring))
+            result = await self._decrypt(lambda: reencrypt(manifest, ring))
         except DecryptionError as exc:
             return web.Response(status=409, text=f"{exc}\n")
         except SealerError as exc:

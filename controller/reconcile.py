@@ -15,10 +15,11 @@ import contextlib
 import copy
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from controller import digest
+from sealer.keys import KEY_LABEL
 from sealer.scope import (
     MANAGED_ANNOTATION,
     PATCH_ANNOTATION,
@@ -89,6 +90,20 @@ def ownership(
 def skips_owner_reference(sealed: SealedSecret) -> bool:
     annotations = (sealed.template.get("metadata") or {}).get("annotations") or {}
     return annotations.get(SKIP_OWNER_REFERENCES_ANNOTATION) == "true"
+
+
+def key_secret_problem(sealed: SealedSecret, key_namespace: str, key_prefix: str) -> str | None:
+    """Why the Secret ``sealed`` makes would pass for one of the controller's own sealing keys,
+    which the key ring would load (and the newest of which ``/v1/cert.pem`` would hand out):
+    whoever may create SealedSecrets in the key namespace must not be able to plant a key."""
+    if sealed.namespace != key_namespace:
+        return None
+    labels = (sealed.template.get("metadata") or {}).get("labels") or {}
+    if KEY_LABEL in labels:
+        return f"spec.template.metadata.labels: {KEY_LABEL} is reserved for sealing keys"
+    if sealed.name == key_prefix:
+        return f"metadata.name: {key_prefix!r} is the name of the legacy sealing-key Secret"
+    return None
 
 
 def unmanaged_message(name: str) -> str:
@@ -201,9 +216,10 @@ def _comparable(secret: Mapping[str, Any]) -> Obj:
 
 @dataclass(frozen=True)
 class Write:
-    """A Secret to create (``live`` was absent) or replace (with ``live``'s resourceVersion)."""
+    """A Secret to create (``live`` was absent) or replace (with ``live``'s resourceVersion).
+    ``repr`` never shows the Secret: it holds the values."""
 
-    secret: Obj
+    secret: Obj = field(repr=False)
     create: bool
 
 

@@ -105,6 +105,9 @@ class Unsealer:
         self.metrics.unseal_requests.inc()
         try:
             sealed = SealedSecret.from_manifest(body)
+            problem = reconcile.key_secret_problem(sealed, self.keys.namespace, self.keys.prefix)
+            if problem is not None:
+                raise ManifestError(problem, where=sealed.where)
         except ManifestError as exc:
             await self._fail(body, events.ERR_UNSEAL_FAILED, f"Failed to unseal: {exc}", "unseal")
             raise kopf.PermanentError(str(exc)) from None
@@ -113,7 +116,7 @@ class Unsealer:
         except ApiError as exc:
             message = f"reading Secret {key[0]}/{key[1]}: {exc}"
             await self._fail(body, events.ERR_UPDATE_FAILED, message, "fetch")
-            raise kopf.TemporaryError(message, delay=None) from None
+            raise kopf.TemporaryError(message, delay=exc.retry_after) from None
         owner = reconcile.ownership(live, sealed.uid, reconcile.skips_owner_reference(sealed))
         if owner is reconcile.Ownership.FOREIGN:
             message = reconcile.unmanaged_message(key[1])
@@ -185,7 +188,7 @@ class Unsealer:
             await self._fail(body, events.ERR_UPDATE_FAILED, message, "update")
             if immutable:  # only deleting the Secret helps; the Secret watch sees that
                 raise kopf.PermanentError(message) from None
-            raise kopf.TemporaryError(message, delay=None) from None
+            raise kopf.TemporaryError(message, delay=exc.retry_after) from None
         self.written[key] = str((result.get("metadata") or {}).get("resourceVersion") or "")
         self.counters.writes += 1
         log.info("%s Secret %s/%s", "created" if write.create else "updated", *key)
@@ -225,9 +228,16 @@ class Unsealer:
             return
         try:
             await self.cluster.patch_sealed_secret_status(*key, patch)
-        except ApiError as exc:  # non-fatal, as upstream
+        except ApiError as exc:
+            if exc.not_found:
+                return  # deleted meanwhile: its DELETED event follows
             log.error("could not update status of SealedSecret %s/%s: %s", *key, exc)
             self.metrics.unseal_errors.labels("status", key[0]).inc()
+            # Retried (the Secret, once written, is then found in sync: no decryption), or a
+            # status left stale after a transient fault would never converge.
+            raise kopf.TemporaryError(
+                f"updating the status: {exc}", delay=exc.retry_after
+            ) from None
 
     def _use_keys(self, key: Key, used: Iterable[str]) -> None:
         old, new = self._key_of.pop(key, None), min(used, default=None)

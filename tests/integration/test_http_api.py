@@ -122,11 +122,13 @@ async def test_verify_refuses_an_item_moved_to_another_name(api: Served, new_pai
 @pytest.mark.parametrize(
     ("body", "why"),
     [
-        ("{not yaml: [", "neither JSON nor YAML"),
+        ("{not yaml: [", "request body: invalid JSON"),
+        ("not: yaml: [", "request body: invalid YAML"),
         ('{"kind": "Secret", "metadata": {"name": "x"}}', "not a SealedSecret"),
         ("kind: SealedSecret\n---\nkind: SealedSecret\n", "2 documents"),
         ("a: &a [x, x]\nb: *a\nkind: SealedSecret\n", "aliases"),
-        (b"\xff\xfe".decode("latin-1"), "not a SealedSecret"),
+        ("kind: SealedSecret\nkind: SealedSecret\n", "duplicate key"),
+        (b"\xff\xfe".decode("latin-1"), "not a Kubernetes object"),
         ('{"kind": "SealedSecret", "metadata": {"name": "x"}, "spec": []}', "spec"),
     ],
 )
@@ -210,3 +212,55 @@ async def test_metrics_count_requests_by_route(api: Served) -> None:
     assert counted[("/healthz", "200")] == 3
     assert counted[("/v1/verify", "400")] == 1
     assert "sealed_secrets_controller_build_info" in families
+
+
+async def test_rate_limit_key_is_the_address_the_proxy_appended(old_pair: KeyPair) -> None:
+    """Entries before the last one of X-Forwarded-For are the caller's to choose: keying on them
+    would give a caller a fresh quota per request."""
+    sealed = json.dumps(seal_secret(SECRET, old_pair.certificate))
+    async for served in _serve(KeyRing((old_pair,)), verify_rate="2/minute"):
+        codes = [(await served.post("/v1/verify", sealed,
+                                    **{"X-Forwarded-For": f"10.9.9.{n}, 10.0.0.1"}))[0]
+                 for n in range(3)]
+        assert codes == [200, 200, 429]
+
+
+async def test_rotate_is_rate_limited_too(old_pair: KeyPair, new_pair: KeyPair) -> None:
+    sealed = json.dumps(seal_secret(SECRET, old_pair.certificate))
+    async for served in _serve(KeyRing((old_pair, new_pair)), verify_rate="2/minute"):
+        codes = [(await served.post("/v1/rotate", sealed))[0] for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert (await served.post("/v1/verify", sealed))[0] == 200  # a quota of its own
+
+
+async def test_decryption_requests_take_one_thread_at_most(old_pair: KeyPair) -> None:
+    import asyncio
+    import threading
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    async def offload(fn):  # type: ignore[no-untyped-def]
+        def counted():  # type: ignore[no-untyped-def]
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            try:
+                return fn()
+            finally:
+                with lock:
+                    running[0] -= 1
+        return await asyncio.to_thread(counted)
+
+    sealed = json.dumps(seal_secret(SECRET, old_pair.certificate))
+    async for served in _serve(KeyRing((old_pair,)), verify_rate="1000/second", offload=offload):
+        answers = await asyncio.gather(*(served.post("/v1/verify", sealed) for _ in range(6)),
+                                       *(served.post("/v1/rotate", sealed) for _ in range(2)))
+        assert {status for status, _ in answers} == {200}
+    assert peak[0] == 1
+
+
+@pytest.mark.parametrize("body", ["[" * 1_000_000, "a: " + "[" * 1_000_000])
+async def test_deeply_nested_bodies_are_400_not_500(api: Served, body: str) -> None:
+    for path in ("/v1/verify", "/v1/rotate"):
+        status, text = await api.post(path, body)
+        assert status == 400 and "nested too deeply" in text
