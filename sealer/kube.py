@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ if TYPE_CHECKING:  # importing kubernetes takes 0.7 s: only commands that talk t
 DEFAULT_CONTROLLER_NAME = "sealed-secrets-controller"
 DEFAULT_CONTROLLER_NAMESPACE = "kube-system"
 _IN_CLUSTER_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+RATE_LIMITED_RETRIES, RATE_LIMITED_WAIT = 5, 1.0  # the controller answers 429 "Retry-After: 1"
 
 
 def load_configuration(
@@ -143,6 +145,11 @@ class KubeClient:
             f"{_q('http:' + controller.name + ':' + port)}/proxy{path}"
         )
         response = self.request(method, proxy, body)
+        for _ in range(RATE_LIMITED_RETRIES):  # verify and rotate: a few per second per client
+            if response.status != 429:
+                break
+            time.sleep(RATE_LIMITED_WAIT)
+            response = self.request(method, proxy, body)
         if response.status in (404, 502, 503) and not _from_controller(response):
             raise ClusterError(
                 f"cannot reach the controller {controller.namespace}/{controller.name} "

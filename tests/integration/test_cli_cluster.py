@@ -161,3 +161,14 @@ def test_the_service_port_name_is_read_from_the_service(
         assert proxied and all("/services/http:sealer:web/proxy/" in r.path for r in proxied)
     finally:
         server.shutdown()
+
+
+def test_many_objects_pass_the_rate_limit(served: Any, kubeconfig: Path, tmp_path: Path) -> None:
+    """verify and rotate take 2 requests a second per client: the CLI waits when told to."""
+    sealed = tmp_path / "many.yaml"
+    many = "---\n".join(SECRET.replace("name: db", f"name: db{n}") for n in range(4))
+    assert run(kubeconfig, "seal", "-w", str(sealed), input=many)[0] == 0
+    code, out, err = run(kubeconfig, "validate", "-f", str(sealed), "--online")
+    assert code == 0, err
+    assert out.count("decrypts") == 4
+    assert run(kubeconfig, "reencrypt", "-f", str(sealed))[0] == 0
