@@ -243,3 +243,15 @@ def test_raw_from_file_takes_kubectl_key_equals_path(cert_file: Path, tmp_path: 
     assert code == 0, err
     label = Scope.NAMESPACE_WIDE.label("ns", "")
     assert crypto.unseal_with(PAIR.private_key, crypto.b64decode(out), label) == b"  spaced\n\n"
+
+
+def test_the_first_certificate_block_is_used(
+    tmp_path: Path, key_pairs: tuple[KeyPair, KeyPair]
+) -> None:
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("issued by the platform team\n" + VECTOR["cert_pem"]
+                      + key_pairs[0].certificate.pem.decode())
+    code, out, _ = run("seal", "--cert", f"file://{bundle}", input=SECRET)
+    assert code == 0
+    annotations = yaml.safe_load(out)["metadata"]["annotations"]
+    assert annotations[KEY_FINGERPRINT_ANNOTATION] == PAIR.fingerprint
