@@ -91,7 +91,7 @@ output_format_option = click.option(
     type=click.Choice(["yaml", "json"]),
     default="yaml",
     show_default=True,
-    help="output format",
+    help="output format (without -o, -w x.json writes JSON)",
 )
 input_option = click.option(
     "-f",
