@@ -270,15 +270,17 @@ class KeyRing:
         rest = tuple(p for p in self.pairs if p.fingerprint != pair.fingerprint)
         return KeyRing((*rest, pair))
 
-    def candidates(self, hint: str | None = None) -> list[KeyPair]:
-        """Keys in the order to try: the hinted one first, then newest to oldest."""
-        first = self.get(hint) if hint else None
-        return ([first] if first else []) + [p for p in self.pairs if p is not first]
+    def candidates(self, hint: str | Iterable[str | None] | None = None) -> list[KeyPair]:
+        """Keys in the order to try: the hinted ones first (in the order given; unknown ones
+        skipped), then the others newest to oldest."""
+        hints = (hint,) if isinstance(hint, str) or hint is None else hint
+        first = {fp: pair for fp in hints if fp and (pair := self.get(fp)) is not None}
+        return [*first.values(), *(p for p in self.pairs if p.fingerprint not in first)]
 
     def unseal(
-        self, ciphertext: bytes, label: Label, hint: str | None = None
+        self, ciphertext: bytes, label: Label, hint: str | Iterable[str | None] | None = None
     ) -> tuple[bytes, KeyPair]:
-        """Decrypt with the hinted key first; one private-key operation when the hint is right."""
+        """Decrypt with the hinted keys first; one private-key operation when a hint is right."""
         candidates = self.candidates(hint)
         by_key = {id(p.private_key): p for p in candidates}
         try:

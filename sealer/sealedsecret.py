@@ -10,7 +10,7 @@ import base64
 import binascii
 import copy
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,12 +178,17 @@ def unseal(
     ring: KeyRing,
     *,
     hints: Mapping[str, str] | None = None,
+    known: Sequence[str] = (),
     accept_v1_data: bool = False,
     api_version: str = API_VERSION,
 ) -> Unsealed:
     """Decrypt every item into the Secret upstream's controller would write.
 
-    ``hints`` maps an item to the fingerprint that opened it last time (tried first).
+    Keys are tried in this order: ``hints[item]`` (the fingerprint that opened that item last
+    time), the key that opened the previous item of this object, the key-fingerprint annotation,
+    ``known`` (keys that opened this object before), then every other key, newest first. An
+    object sealed by kubeseal (no annotation) and never opened costs a search for its first
+    item only.
     """
     label = sealed.label
     data: dict[str, bytes] = {}
@@ -199,7 +204,7 @@ def unseal(
         except (binascii.Error, ValueError):
             raise ManifestError("is not valid base64", where=f"{sealed.where}: spec.data") from None
         plaintext, pair = _open(
-            ring, blob, label, sealed.key_fingerprint, f"{sealed.where}: spec.data"
+            ring, blob, label, (sealed.key_fingerprint, *known), f"{sealed.where}: spec.data"
         )
         used.add(pair.fingerprint)
         try:
@@ -213,13 +218,15 @@ def unseal(
         sum(sizes.values()) + sum(len(v) for k, v in data.items() if k not in sizes),
         f"{sealed.where}: spec.encryptedData",
     )
+    last: str | None = None
     for item, blob in blobs.items():
-        hint = (hints or {}).get(item) or sealed.key_fingerprint
+        order = ((hints or {}).get(item), last, sealed.key_fingerprint, *known)
         plaintext, pair = _open(
-            ring, blob, label, hint, f"{sealed.where}: spec.encryptedData.{item}"
+            ring, blob, label, order, f"{sealed.where}: spec.encryptedData.{item}"
         )
         data[item] = plaintext
         used.add(pair.fingerprint)
+        last = pair.fingerprint
     total = sum(len(v) for v in data.values())
     for item, text in (sealed.template.get("data") or {}).items():
         budget = MAX_SECRET_BYTES - (total - len(data.get(item, b"")))
@@ -231,7 +238,7 @@ def unseal(
 
 
 def _open(
-    ring: KeyRing, blob: bytes, label: Label, hint: str | None, where: str
+    ring: KeyRing, blob: bytes, label: Label, hint: str | Iterable[str | None] | None, where: str
 ) -> tuple[bytes, KeyPair]:
     try:
         return ring.unseal(blob, label, hint)
