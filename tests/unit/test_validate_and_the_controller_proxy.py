@@ -98,6 +98,7 @@ class FakeAPI(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.paths: list[str] = []
         self.decrypts = True
+        self.service_status = 200
 
     @property
     def url(self) -> str:
@@ -115,7 +116,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         self.server.paths.append(f"GET {self.path}")
-        if self.path == SERVICE:
+        if self.path == SERVICE and self.server.service_status != 200:
+            self._answer(self.server.service_status, json.dumps({"kind": "Status"}).encode())
+        elif self.path == SERVICE:
             self._answer(200, json.dumps({"kind": "Service", "spec": {
                 "ports": [{"name": "http", "port": 8080}]}}).encode())
         elif self.path == PROXY + "/v1/cert.pem":
@@ -182,3 +185,11 @@ def test_a_wrong_controller_name_says_which_flags_to_set(api: tuple[FakeAPI, Pat
     _, kubeconfig = api
     code, _, err = run("cert", "--kubeconfig", str(kubeconfig), "--controller-name", "other")
     assert code == 1 and "kube-system/other" in err and "--controller-name" in err
+
+
+def test_without_the_right_to_read_services_the_port_is_http(api: tuple[FakeAPI, Path]) -> None:
+    server, kubeconfig = api
+    server.service_status = 403
+    code, out, _ = run("cert", "--kubeconfig", str(kubeconfig))
+    assert code == 0 and out == VECTOR["cert_pem"]
+    assert server.paths == [f"GET {SERVICE}", f"GET {PROXY}/v1/cert.pem"]
