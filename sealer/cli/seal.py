@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,9 @@ def _with_name(
     return {**secret, "metadata": meta}
 
 
-def _raw(cert: Any, kw: dict[str, Any], scope: Scope, cluster: Cluster) -> str:
+def _raw(
+    cert: Callable[[], SealingCertificate], kw: dict[str, Any], scope: Scope, cluster: Cluster
+) -> str:
     """One item, for the label the scope gives (kubeseal's ``--raw``); never trimmed."""
     name, namespace = kw["name"] or "", kw["namespace"] or ""
     if scope is not Scope.CLUSTER_WIDE and not namespace:
