@@ -19,6 +19,7 @@ ENV_PREFIXES = ("SEALER_", "SEALED_SECRETS_")
 DEFAULT_KEY_NAMESPACE = "kube-system"
 KEY_ORDER_PRIORITIES = ("CertNotBefore", "SecretCreationTimestamp")
 _KUBE_CHARS = re.compile(r"^[a-z0-9-]*$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _MAX_PREFIX = 245  # upstream: 253 less room for the generateName suffix
 _GO_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -98,6 +99,22 @@ def check_key_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_peering_name(name: str) -> str:
+    """The ``ClusterKopfPeering`` object's name: a DNS subdomain, as every object name."""
+    if name and (len(name) > 253 or not _DNS_SUBDOMAIN.match(name)):
+        raise ConfigError(f"--peering {name!r} is not a valid object name (a DNS subdomain)")
+    return name
+
+
+def parse_seconds(text: str, flag: str) -> int:
+    """Whole seconds, at least 1: ``30`` or a Go duration (``30s``, ``2m``)."""
+    text = text.strip()
+    seconds = float(text) if text.isdigit() else parse_duration(text).total_seconds()
+    if seconds < 1:
+        raise ConfigError(f"{flag} must be at least 1 second")
+    return round(seconds)
+
+
 def own_namespace(env: Mapping[str, str]) -> str:
     """``POD_NAMESPACE``, else the service account's namespace, else ``kube-system``."""
     if env.get("POD_NAMESPACE"):
@@ -140,6 +157,11 @@ class Config:
     reconcile_workers: int = 8
     retry_base_delay: float = 0.5
     retry_max_delay: float = 300.0
+    # High availability (kopf peering): empty = standalone, this replica always acts.
+    peering: str = ""
+    peering_priority: int | None = None  # None: the longest-running replica acts
+    peering_lifetime: int = 30  # seconds a silent replica is still taken for alive
+    key_refresh_interval: float = 10.0  # with peering: key Secrets re-read this often
 
     @property
     def all_namespaces(self) -> bool:
@@ -216,6 +238,24 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     opt("reconcile-workers", "8", "SealedSecrets handled concurrently")
     opt("retry-base-delay", "0.5", "first retry delay, seconds (doubles up to --retry-max-delay)")
     opt("retry-max-delay", "300", "longest retry delay, seconds; retries never stop")
+    opt(
+        "peering",
+        "",
+        "high availability: the name of a ClusterKopfPeering shared by the replicas; exactly one "
+        "acts, every one serves the HTTP API ('' : standalone, this replica always acts)",
+    )
+    opt(
+        "peering-priority",
+        "",
+        "with --peering: the replica with the highest priority acts (default: the one running "
+        "longest)",
+    )
+    opt(
+        "peering-lifetime",
+        "30s",
+        "with --peering: how long a replica that stopped reporting is still taken for alive "
+        "(the longest takeover after a crash)",
+    )
     for compat in ("max-unseal-retries", "kubeclient-qps", "kubeclient-burst"):
         opt(compat, None, argparse.SUPPRESS)
     for compat in ("watch-for-secrets", "log-info-stdout", "old-gc-behavior"):
@@ -268,6 +308,9 @@ def parse(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = Non
             reconcile_workers=max(1, int(args.reconcile_workers)),
             retry_base_delay=float(args.retry_base_delay),
             retry_max_delay=float(args.retry_max_delay),
+            peering=check_peering_name(args.peering.strip()),
+            peering_priority=int(args.peering_priority) if args.peering_priority else None,
+            peering_lifetime=parse_seconds(args.peering_lifetime, "--peering-lifetime"),
         )
     except ValueError as exc:  # int()/float() of a bad flag value
         raise ConfigError(str(exc)) from None

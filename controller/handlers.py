@@ -15,6 +15,7 @@ from typing import Any
 
 import kopf
 
+from controller import peering
 from controller.cluster import SS_GROUP, SS_PLURAL, SS_VERSION, connection_info
 from controller.runtime import Runtime
 
@@ -23,11 +24,11 @@ STARTUP_RETRY_DELAY = 5.0
 
 
 def configure(settings: kopf.OperatorSettings, runtime: Runtime) -> None:
-    """kopf settings: no kopf-made Events, no peering, bookkeeping (if any) in status only."""
+    """kopf settings: no kopf-made Events, peering only with ``--peering``, bookkeeping (if any)
+    in status only."""
     config = runtime.config
     settings.posting.enabled = False  # we post upstream's Events ourselves
-    settings.peering.standalone = True
-    settings.peering.mandatory = False
+    peering.configure(settings, config, runtime.peering_priority)
     # Inert today (nothing uses kopf's progress or diff-base), but should anyone add an
     # on.create/on.update handler, its bookkeeping stays out of metadata and spec.
     settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
@@ -46,6 +47,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     runtime: Runtime = memo.runtime
     configure(settings, runtime)
     await runtime.start()
+    if runtime.config.peering:
+        await peering.check_peering_object(runtime.cluster, runtime.config.peering)
     log.info(
         "sealing keys loaded: %d (newest %s)",
         len(runtime.ring),

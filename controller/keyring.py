@@ -6,8 +6,16 @@ the prefix) and the :class:`~sealer.keys.KeyRing` built from them, rebuilt whene
 appears, changes, is relabelled or goes. Each private key is parsed and validated once (about
 0.3 s for RSA-4096), off the event loop, and again only if its Secret's key material changes.
 
-:class:`KeyManager` does the I/O: the initial load, writing new keys exactly as upstream does
-(``generateName: <prefix>``, ``kubernetes.io/tls``, PKCS#1 ``tls.key``), and renewal on schedule.
+:class:`KeyManager` does the I/O: the initial load, writing new keys as upstream does
+(``kubernetes.io/tls``, PKCS#1 ``tls.key``, named ``<prefix><5 characters>``), and renewal on
+schedule.
+
+Several controllers may share one key namespace (replicas of one deployment, or shards with their
+own ``--namespace`` sets), and they may all decide at the same moment that a key is due (no key
+at all, or the same newest key reaching ``--key-renew-period``). A new key's name is therefore not
+random but derived from the newest key it succeeds (:func:`successor_name`): everyone racing to
+succeed the same key creates the same name, the API server lets exactly one create win, and the
+others (HTTP 409) load the winner's key instead of adding their own.
 """
 
 from __future__ import annotations
@@ -34,10 +42,24 @@ T = TypeVar("T")
 Offload = Callable[[Callable[[], T]], Awaitable[T]]
 Clock = Callable[[], dt.datetime]
 RETRY_AFTER_FAILED_RENEWAL = 30.0
+# The alphabet of the API server's generateName suffixes (no vowels: no words by chance).
+_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def successor_name(prefix: str, newest_fingerprint: str | None) -> str:
+    """The name of the key Secret that succeeds the key ``newest_fingerprint`` (``None``: the
+    first key): ``<prefix>`` and 5 characters, the shape of upstream's ``generateName``."""
+    seed = hashlib.sha256(f"sealer-key-successor\0{newest_fingerprint or ''}".encode()).digest()
+    n = int.from_bytes(seed[:8], "big")
+    suffix = ""
+    for _ in range(5):
+        n, digit = divmod(n, len(_NAME_ALPHABET))
+        suffix += _NAME_ALPHABET[digit]
+    return prefix + suffix
 
 
 def material_digest(secret: Mapping[str, Any]) -> str:
@@ -108,9 +130,17 @@ class ClusterKeys:
         self._rebuild()
         return True
 
-    def replace(self, sources: Iterable[KeySource]) -> None:
-        self._sources = {s.secret_name: s for s in sources}
+    def replace(self, sources: Iterable[KeySource]) -> bool:
+        """Exactly these key Secrets; returns whether anything changed."""
+        new = {s.secret_name: s for s in sources}
+        if new == self._sources:
+            return False
+        self._sources = new
         self._rebuild()
+        return True
+
+    def sources(self) -> list[KeySource]:
+        return list(self._sources.values())
 
     def hmac_key(self, fingerprint: str) -> bytes | None:
         return self._hmac.get(fingerprint)
@@ -168,8 +198,10 @@ class KeyManager:
             log.error("ignoring key Secret %s/%s: %s", self.keys.namespace, name, exc)
             return None
 
-    async def load(self) -> None:
-        """Every active key Secret plus the legacy one named after the prefix."""
+    async def load(self) -> bool:
+        """Every active key Secret plus the legacy one named after the prefix (at start, and
+        with peering every ``key_refresh_interval``: a paused replica gets no Secret events).
+        Returns whether the ring changed."""
         ns = self.config.key_namespace
         found = await self.cluster.list_secrets(ns, f"{KEY_LABEL}={KEY_LABEL_ACTIVE}")
         names = {(s.get("metadata") or {}).get("name") for s in found}
@@ -183,10 +215,14 @@ class KeyManager:
             if legacy is not None:
                 found.append(legacy)
         parsed = await asyncio.gather(*(self._parse(s) for s in found))
-        self.keys.replace(s for s in parsed if s is not None)
-        for s in parsed:
-            if s is not None:
+        known = {s.secret_name: s.digest for s in self.keys.sources()}
+        sources = [s for s in parsed if s is not None]
+        for s in sources:
+            if known.get(s.secret_name) != s.digest:
                 log.info("registered private key %s (%s)", s.secret_name, s.pair.fingerprint)
+        for name in sorted(set(known) - {s.secret_name for s in sources}):
+            log.info("key Secret %s/%s gone or inactive: dropped", ns, name)
+        return self.keys.replace(sources)
 
     async def ensure_fresh(self, at_start: bool = False) -> KeyPair | None:
         """Generate a key if there is none or the newest is due; at start, as upstream, also if
@@ -198,8 +234,12 @@ class KeyManager:
         return None
 
     async def generate(self) -> KeyPair:
-        """A new RSA key and self-signed certificate, stored as upstream's ``writeKey`` does."""
+        """A new RSA key and self-signed certificate, stored as upstream's ``writeKey`` does,
+        under the :func:`successor_name` of the newest key: if another controller got there
+        first, its key is loaded and returned instead."""
         cfg = self.config
+        newest = self.keys.ring.newest
+        name = successor_name(cfg.key_prefix, newest.fingerprint if newest else None)
 
         def make() -> tuple[KeyPair, bytes]:
             key, cert = keys.generate(cfg.key_size, cfg.key_ttl, cfg.my_cn)
@@ -208,12 +248,23 @@ class KeyManager:
 
         made: tuple[KeyPair, bytes] = await self.offload(make)
         pair, hmac_key = made
-        body = keys.key_secret(pair, cfg.key_namespace, cfg.key_prefix)
+        body = keys.key_secret(pair, cfg.key_namespace, cfg.key_prefix, name=name)
         meta = body["metadata"]
         meta["labels"] = {**{k: v for k, v in cfg.private_key_labels.items()}, **meta["labels"]}
         if cfg.private_key_annotations:
             meta["annotations"] = dict(cfg.private_key_annotations)
-        created = await self.cluster.create_secret(cfg.key_namespace, body)
+        try:
+            created = await self.cluster.create_secret(cfg.key_namespace, body)
+        except ApiError as exc:
+            if not exc.conflict:
+                raise
+            if (theirs := await self._adopt(name, newest)) is not None:
+                return theirs
+            # The name is taken by something that does not succeed our newest key (a key made
+            # inactive, say): fall back to upstream's random name.
+            del meta["name"]
+            meta["generateName"] = cfg.key_prefix
+            created = await self.cluster.create_secret(cfg.key_namespace, body)
         name = str(created.get("metadata", {}).get("name", ""))
         when = pair.certificate.not_before
         if cfg.key_order_priority != "CertNotBefore":
@@ -223,6 +274,24 @@ class KeyManager:
         self.generated += 1
         log.info("new key written: %s/%s (%s)", cfg.key_namespace, name, pair.fingerprint)
         return pair
+
+    async def _adopt(self, name: str, newest: KeyPair | None) -> KeyPair | None:
+        """The key another controller stored as ``name``, if it is an active key newer than
+        ``newest`` (then it is in the ring too)."""
+        secret = await self.cluster.get_secret(self.config.key_namespace, name)
+        if secret is None or not self.keys.is_key_secret(secret):
+            return None
+        source = await self._parse(secret)
+        if source is None or (newest is not None and source.pair.created <= newest.created):
+            return None
+        self.keys.put(source)
+        log.info(
+            "new key %s/%s was made by another controller: using it (%s)",
+            self.config.key_namespace,
+            name,
+            source.pair.fingerprint,
+        )
+        return source.pair
 
     async def on_secret(self, event_type: str | None, secret: Mapping[str, Any]) -> bool:
         """A watch event for a Secret of the key namespace; returns whether the ring changed."""

@@ -57,7 +57,7 @@ async def serve(
             settings=settings,
             clusterwide=cfg.all_namespaces,
             namespaces=namespaces,
-            standalone=True,
+            standalone=not cfg.peering,  # peering: see controller.peering
             stop_flag=stop_flag,
             ready_flag=ready_flag,
             memo=kopf.Memo(runtime=runtime),

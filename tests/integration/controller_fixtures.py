@@ -200,9 +200,12 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
         handle = Controller(kube_api, thread.start())
         started.append(handle)
         # kopf is ready before it watches; stopping it mid-discovery stalls its exit for 5 s.
-        # Watching: CRDs, Secrets, SealedSecrets (per namespace when not cluster-wide).
+        # Watching: CRDs, Secrets, SealedSecrets (per namespace when not cluster-wide). With
+        # peering, CRDs and the peering object: a paused replica watches nothing else.
         streams = 3 if not options.get("namespaces") else 1 + 2 * len(
             {*options["namespaces"], options["key_namespace"]})
+        if options.get("peering"):
+            streams = 2
         wait_for(lambda: kube_api.open_watches >= watches + streams, what="kopf watching")
         return handle
 
