@@ -24,6 +24,7 @@ from controller.config import Config
 from controller.events import EventRecorder
 from controller.keyring import KeyManager
 from controller.metrics import Metrics
+from controller.peering import auto_priority
 from controller.pool import UnsealPool
 from controller.queue import WorkQueue
 from controller.reconcile import controlled_by
@@ -53,6 +54,10 @@ class Runtime:
         )
         self.queue: WorkQueue[Key] = WorkQueue(config.retry_base_delay, config.retry_max_delay)
         self.ready = False
+        # With --peering: the highest priority acts (kopf pauses the others' watch streams).
+        self.peering_priority = (
+            auto_priority() if config.peering_priority is None else config.peering_priority
+        )
         self._tasks: list[asyncio.Task[None]] = []
         # Run first on stop: kopf waits 5 s for tasks it did not start (HTTP keep-alives).
         self.before_stop: list[Callable[[], Awaitable[None]]] = []
@@ -84,6 +89,8 @@ class Runtime:
         for n in range(self.config.reconcile_workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"sealer-worker-{n}"))
         self._tasks.append(asyncio.create_task(self._renew(), name="sealer-key-renewal"))
+        if self.config.peering:  # a paused replica gets no Secret events: re-read the keys
+            self._tasks.append(asyncio.create_task(self._refresh_keys(), name="sealer-key-refresh"))
         self.ready = True
 
     async def stop(self) -> None:
@@ -102,6 +109,14 @@ class Runtime:
 
     async def _renew(self) -> None:
         await self.key_manager.renew_forever()
+
+    async def _refresh_keys(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.key_refresh_interval)
+            try:
+                await self.key_manager.load()
+            except Exception as exc:  # noqa: BLE001 - the API may be down: next time
+                log.warning("could not re-read the key Secrets: %s", exc)
 
     async def _work(self) -> None:
         while True:
