@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -86,6 +86,12 @@ class Metrics:
             "encryptedData items decrypted (an unchanged object after a restart costs none).",
             registry=r,
         )
+        self.private_key_operations = Counter(
+            f"{PREFIX}_private_key_operations",
+            "Keys tried to open the items decrypted: one per item when the key-fingerprint"
+            " annotation or the key remembered from the last unseal is right.",
+            registry=r,
+        )
         self._conditions: dict[tuple[str, str], tuple[str, str]] = {}
 
     def observe_keys(self, ring: KeyRing) -> None:
@@ -111,13 +117,18 @@ class Metrics:
             with contextlib.suppress(KeyError):
                 self.condition_info.remove(namespace, name, condition, instance)
 
-    def observe_key_usage(self, counts: Mapping[str, int]) -> None:
-        self.objects_by_key.clear()
-        for fingerprint, count in counts.items():
+    def observe_key_usage(self, fingerprint: str, count: int) -> None:
+        """How many SealedSecrets one key unseals now (a key that unseals none has no series)."""
+        if count > 0:
             self.objects_by_key.labels(fingerprint).set(count)
+        else:
+            with contextlib.suppress(KeyError):
+                self.objects_by_key.remove(fingerprint)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    def exposition(self, names: Collection[str] = ()) -> bytes:
+        """The text format; only the samples named in ``names`` if any (``?name[]=``, as
+        prometheus_client's own handler: a poller need not render every SealedSecret's series)."""
+        return generate_latest(self.registry.restricted_registry(names) if names else self.registry)
 
     def time_http(self, path: str, method: str) -> _HttpTimer:
         return _HttpTimer(self, path, method)

@@ -159,6 +159,7 @@ class Unsealer:
         self.counters.decryptions += 1
         self.counters.items_decrypted += len(sealed.encrypted_data)
         self.metrics.items_decrypted.inc(len(sealed.encrypted_data))
+        self.metrics.private_key_operations.inc(unsealed.tries)
         return unsealed
 
     async def _write(
@@ -241,8 +242,9 @@ class Unsealer:
         if new:
             self._key_of[key] = new
             self._key_use[new] += 1
-        if old != new:
-            self.metrics.observe_key_usage({k: v for k, v in self._key_use.items() if v > 0})
+        if old != new:  # only the two keys whose counts moved
+            for fp in filter(None, (old, new)):
+                self.metrics.observe_key_usage(fp, self._key_use[fp])
 
 
 def known_keys(

@@ -171,6 +171,7 @@ class Unsealed:
     secret: dict[str, Any] = field(repr=False)
     keys: frozenset[Fingerprint]
     items: tuple[str, ...]
+    tries: int = 0  # keys tried (private-key operations) for the items that opened
 
 
 def unseal(
@@ -193,6 +194,7 @@ def unseal(
     label = sealed.label
     data: dict[str, bytes] = {}
     used: set[Fingerprint] = set()
+    tries = 0
     if sealed.legacy_data is not None:
         if not accept_v1_data:
             raise ManifestError(
@@ -203,10 +205,11 @@ def unseal(
             blob = base64.b64decode(sealed.legacy_data, validate=True)
         except (binascii.Error, ValueError):
             raise ManifestError("is not valid base64", where=f"{sealed.where}: spec.data") from None
-        plaintext, pair = _open(
+        plaintext, pair, n = _open(
             ring, blob, label, (sealed.key_fingerprint, *known), f"{sealed.where}: spec.data"
         )
         used.add(pair.fingerprint)
+        tries += n
         try:
             inner = json.loads(plaintext)
             data = secret_data(inner)
@@ -221,12 +224,13 @@ def unseal(
     last: str | None = None
     for item, blob in blobs.items():
         order = ((hints or {}).get(item), last, sealed.key_fingerprint, *known)
-        plaintext, pair = _open(
+        plaintext, pair, n = _open(
             ring, blob, label, order, f"{sealed.where}: spec.encryptedData.{item}"
         )
         data[item] = plaintext
         used.add(pair.fingerprint)
         last = pair.fingerprint
+        tries += n
     total = sum(len(v) for v in data.values())
     for item, text in (sealed.template.get("data") or {}).items():
         budget = MAX_SECRET_BYTES - (total - len(data.get(item, b"")))
@@ -234,16 +238,20 @@ def unseal(
         rendered = render_template(text, data, where, budget)
         total += len(rendered) - len(data.get(item, b""))
         data[item] = rendered
-    return Unsealed(_secret(sealed, data, api_version), frozenset(used), tuple(sorted(data)))
+    secret = _secret(sealed, data, api_version)
+    return Unsealed(secret, frozenset(used), tuple(sorted(data)), tries)
 
 
 def _open(
     ring: KeyRing, blob: bytes, label: Label, hint: str | Iterable[str | None] | None, where: str
-) -> tuple[bytes, KeyPair]:
+) -> tuple[bytes, KeyPair, int]:
+    """The plaintext, the key that opened it and how many keys were tried."""
     try:
-        return ring.unseal(blob, label, hint)
+        plaintext, pair = ring.unseal(blob, label, hint)
     except DecryptionError:
         raise DecryptionError(f"{where}: no key could decrypt it") from None
+    order = [p.fingerprint for p in ring.candidates(hint)]
+    return plaintext, pair, order.index(pair.fingerprint) + 1
 
 
 def _secret(sealed: SealedSecret, data: Mapping[str, bytes], api_version: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from controller import unsealer as unsealer_module
+from controller.metrics import Metrics
 from controller.unsealer import known_keys
 from sealer import crypto
 from sealer.keys import KeyPair, KeyRing
@@ -53,9 +54,10 @@ def test_kubeseal_object_first_and_remembered(key_pairs: tuple[KeyPair, ...],
     # The newest key is tried first for the first item only; the others use the key that
     # opened it.
     assert len(attempts) == len(ITEMS) + 1 and first.keys == {oldest.fingerprint}
+    assert first.tries == len(attempts)
     attempts.clear()
-    unseal(sealed, ring, known=(oldest.fingerprint,))
-    assert attempts == [oldest.fingerprint] * len(ITEMS)
+    again = unseal(sealed, ring, known=(oldest.fingerprint,))
+    assert attempts == [oldest.fingerprint] * len(ITEMS) and again.tries == len(ITEMS)
 
 
 def test_annotation_is_one_operation_per_item(key_pairs: tuple[KeyPair, ...],
@@ -89,9 +91,23 @@ async def test_controller_remembers_kubeseal_key_without_its_secret(
     status = cluster.statuses[-1][2]
     assert status["keyFingerprints"] == [oldest.fingerprint]
 
+    assert unsealer.metrics.private_key_operations._value.get() == len(ITEMS) + 1
+
     restarted, cluster2, bodies2 = make(list(key_pairs))  # fresh memory, no Secret
     key = put(bodies2, sealed_secret(oldest, "app", "db", ITEMS, hint=False))
     bodies2[key]["status"] = status
     attempts.clear()
     assert await restarted.sync(key) == "written"
     assert attempts == [oldest.fingerprint] * len(ITEMS)
+
+
+def test_metrics_exposition_by_name() -> None:
+    metrics = Metrics()
+    metrics.observe_condition("ns", "a", "True")
+    metrics.items_decrypted.inc(3)
+    only = metrics.exposition(["sealed_secrets_controller_items_decrypted_total"]).decode()
+    assert "sealed_secrets_controller_items_decrypted_total 3.0" in only
+    assert "condition_info" not in only and "condition_info" in metrics.exposition().decode()
+    metrics.observe_key_usage("SHA256:k", 2)
+    metrics.observe_key_usage("SHA256:k", 0)
+    assert "objects_by_key{" not in metrics.exposition().decode()
