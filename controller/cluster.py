@@ -174,6 +174,14 @@ class Cluster:
             "PATCH", path, body={"status": status}, content_type="application/merge-patch+json"
         )
 
+    # ConfigMaps (the key rotation request)
+
+    async def patch_config_map(self, namespace: str, name: str, patch: Obj) -> Obj:
+        path = f"/api/v1/namespaces/{_q(namespace)}/configmaps/{_q(name)}"
+        return await self._call(
+            "PATCH", path, body=patch, content_type="application/merge-patch+json"
+        )
+
     # Events
 
     async def create_event(self, namespace: str, body: Obj) -> Obj:

@@ -17,6 +17,7 @@ import kopf
 
 from controller import peering
 from controller.cluster import SS_GROUP, SS_PLURAL, SS_VERSION, connection_info
+from controller.rotation import CONFIG_MAP, field_selector
 from controller.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,8 @@ def configure(settings: kopf.OperatorSettings, runtime: Runtime) -> None:
         field="status.kopf.last-handled-configuration"
     )
     settings.persistence.finalizer = "sealer.dev/finalizer"  # never added: no handler needs one
+    # The key rotation request: one ConfigMap of the key namespace, filtered by the API server.
+    settings.watching.field_selectors["v1", "configmaps"] = field_selector(config.key_namespace)
     if config.label_selector:
         settings.watching.label_selectors[SS_GROUP, SS_PLURAL] = config.label_selector.text
     settings.watching.connect_timeout = 30
@@ -84,6 +87,15 @@ async def secret_event(
     await memo.runtime.on_secret(type, dict(body))
 
 
+async def config_map_event(
+    type: str | None,  # noqa: A002 - kopf's kwarg name
+    body: kopf.Body,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    await memo.runtime.rotation.on_config_map(type, dict(body))
+
+
 def registry() -> kopf.OperatorRegistry:
     """A fresh registry holding the controller's handlers."""
     reg = kopf.OperatorRegistry()
@@ -92,4 +104,7 @@ def registry() -> kopf.OperatorRegistry:
     kopf.on.login(registry=reg)(login)
     kopf.on.event(SS_GROUP, SS_VERSION, SS_PLURAL, registry=reg)(sealed_secret_event)
     kopf.on.event("", "v1", "secrets", registry=reg)(secret_event)
+    kopf.on.event("", "v1", "configmaps", field="metadata.name", value=CONFIG_MAP, registry=reg)(
+        config_map_event
+    )
     return reg

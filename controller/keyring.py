@@ -77,6 +77,7 @@ class KeySource:
     digest: str
     pair: KeyPair
     hmac_key: bytes = field(repr=False)
+    retired: bool = False  # annotated sealer.dev/key-state: retired (read on every event)
 
 
 def load_source(secret: Mapping[str, Any], order_by: str = "CertNotBefore") -> KeySource:
@@ -164,7 +165,8 @@ class ClusterKeys:
         by_fp: dict[str, KeySource] = {}
         for source in self._sources.values():
             by_fp.setdefault(source.pair.fingerprint, source)
-        self.ring = KeyRing(tuple(s.pair for s in by_fp.values()))
+        retired = frozenset(s.pair.fingerprint for s in self._sources.values() if s.retired)
+        self.ring = KeyRing(tuple(s.pair for s in by_fp.values()), retired)
         self._hmac = {fp: s.hmac_key for fp, s in by_fp.items()}
         for listener in list(self._listeners):
             listener(self.ring)
@@ -187,6 +189,13 @@ class KeyManager:
         self.keys.subscribe(lambda _ring: self._wake.set())
 
     async def _parse(self, secret: Mapping[str, Any]) -> KeySource | None:
+        source = await self._parse_material(secret)
+        retired = keys.is_retired(secret)
+        if source is None or source.retired == retired:
+            return source
+        return dataclasses.replace(source, retired=retired)
+
+    async def _parse_material(self, secret: Mapping[str, Any]) -> KeySource | None:
         if (known := self.keys.reusable(secret)) is not None:
             return known
         name = (secret.get("metadata") or {}).get("name")

@@ -28,6 +28,7 @@ from controller.peering import auto_priority
 from controller.pool import UnsealPool
 from controller.queue import WorkQueue
 from controller.reconcile import controlled_by
+from controller.rotation import RotationRequests
 from controller.unsealer import Counters, Key, Unsealer
 from sealer.keys import KeyRing
 from sealer.kube import load_configuration
@@ -53,6 +54,7 @@ class Runtime:
             config, self.cluster, self.keys, self.pool, self.metrics, self.recorder, self.bodies
         )
         self.queue: WorkQueue[Key] = WorkQueue(config.retry_base_delay, config.retry_max_delay)
+        self.rotation = RotationRequests(self.key_manager, self.cluster, config.key_namespace)
         self.ready = False
         # With --peering: the highest priority acts (kopf pauses the others' watch streams).
         self.peering_priority = (

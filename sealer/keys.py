@@ -27,6 +27,9 @@ from sealer.errors import CertificateError, DecryptionError, KeyMaterialError
 
 KEY_LABEL = "sealedsecrets.bitnami.com/sealed-secrets-key"
 KEY_LABEL_ACTIVE = "active"
+# Ours (upstream ignores it): a retired key still decrypts but is never sealed to.
+KEY_STATE_ANNOTATION = "sealer.dev/key-state"
+KEY_STATE_RETIRED = "retired"
 DEFAULT_KEY_BITS = 4096
 DEFAULT_VALIDITY = dt.timedelta(days=3650)  # upstream: 10*365*24h
 _PEM_CERT = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
@@ -241,11 +244,21 @@ def _parse_time(value: Any) -> dt.datetime | None:
         return None
 
 
+def is_retired(secret: Mapping[str, Any]) -> bool:
+    """A key Secret annotated ``sealer.dev/key-state: retired``."""
+    annotations = (secret.get("metadata") or {}).get("annotations") or {}
+    return bool(annotations.get(KEY_STATE_ANNOTATION) == KEY_STATE_RETIRED)
+
+
 @dataclass(frozen=True)
 class KeyRing:
-    """The private keys a controller or a recovering user holds, newest first."""
+    """The private keys a controller or a recovering user holds, newest first.
+
+    Every key decrypts; ``retired`` ones (fingerprints) are never the sealing key.
+    """
 
     pairs: tuple[KeyPair, ...] = ()
+    retired: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.pairs, key=lambda p: p.created, reverse=True))
@@ -256,7 +269,8 @@ class KeyRing:
 
     @property
     def newest(self) -> KeyPair | None:
-        return self.pairs[0] if self.pairs else None
+        """The sealing key: the newest key that is not retired."""
+        return next((p for p in self.pairs if p.fingerprint not in self.retired), None)
 
     @property
     def fingerprints(self) -> tuple[Fingerprint, ...]:
@@ -268,7 +282,7 @@ class KeyRing:
     def with_pair(self, pair: KeyPair) -> KeyRing:
         """Add (or replace, by fingerprint) one pair."""
         rest = tuple(p for p in self.pairs if p.fingerprint != pair.fingerprint)
-        return KeyRing((*rest, pair))
+        return KeyRing((*rest, pair), self.retired)
 
     def candidates(self, hint: str | Iterable[str | None] | None = None) -> list[KeyPair]:
         """Keys in the order to try: the hinted ones first (in the order given; unknown ones

@@ -26,6 +26,9 @@ REQUIRED = {
     ("", "secrets", "create"),
     ("", "secrets", "update"),
     ("", "events", "create"),
+    ("", "configmaps", "list"),  # the key rotation request (one ConfigMap, by field selector)
+    ("", "configmaps", "watch"),
+    ("", "configmaps", "patch"),  # the answer to it (a Role: that ConfigMap only)
     ("apiextensions.k8s.io", "customresourcedefinitions", "list"),
     ("apiextensions.k8s.io", "customresourcedefinitions", "watch"),
 }

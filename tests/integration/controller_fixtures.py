@@ -200,9 +200,10 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
         handle = Controller(kube_api, thread.start())
         started.append(handle)
         # kopf is ready before it watches; stopping it mid-discovery stalls its exit for 5 s.
-        # Watching: CRDs, Secrets, SealedSecrets (per namespace when not cluster-wide). With
-        # peering, CRDs and the peering object: a paused replica watches nothing else.
-        streams = 3 if not options.get("namespaces") else 1 + 2 * len(
+        # Watching: CRDs, Secrets, SealedSecrets, the key rotation ConfigMap (per namespace when
+        # not cluster-wide). With peering, CRDs and the peering object: a paused replica watches
+        # nothing else.
+        streams = 4 if not options.get("namespaces") else 1 + 3 * len(
             {*options["namespaces"], options["key_namespace"]})
         if options.get("peering"):
             streams = 2

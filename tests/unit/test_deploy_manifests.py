@@ -28,8 +28,9 @@ def by_kind(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def test_everything_is_installed(objects: list[dict[str, Any]]) -> None:
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-                     "Deployment", "Service", "ServiceAccount"]
-    namespaced = [o for o in objects if o["kind"] in ("Deployment", "Service", "ServiceAccount")]
+                     "Deployment", "Role", "RoleBinding", "Service", "ServiceAccount"]
+    namespaced = [o for o in objects if o["kind"] in ("Deployment", "Service", "ServiceAccount",
+                                                      "Role", "RoleBinding")]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"kube-system"}
 
 
