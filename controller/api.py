@@ -1,6 +1,7 @@
 """The controller's HTTP API, upstream-compatible so ``kubeseal`` works against us too.
 
-Routes: ``/healthz``, ``/readyz``, ``/v1/cert.pem``, ``/v1/verify``, ``/v1/rotate``; ``/metrics`` is
+Routes: ``/healthz``, ``/readyz``, ``/v1/cert.pem``, ``/v1/keys`` (ours: public facts of every
+key), ``/v1/verify``, ``/v1/rotate``; ``/metrics`` is
 served on its own port by :func:`metrics_app`. Nothing here ever returns or logs a plaintext:
 verify answers only yes/no (and which item failed), rotate only ciphertexts.
 """
@@ -8,6 +9,7 @@ verify answers only yes/no (and which item failed), rotate only ciphertexts.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +47,32 @@ class ApiState:
     verify_rate: str = "2/second"  # upstream: --rate-limit 2, burst 2, per X-Forwarded-For
 
 
+def describe_keys(ring: KeyRing) -> list[dict[str, Any]]:
+    """``state``: ``sealing`` (the key ``/v1/cert.pem`` serves), ``retired`` (decrypts, never
+    sealed to) or ``active`` (decrypts; an older key, or one a newer key replaced)."""
+    sealing = ring.newest
+    return [
+        {
+            "fingerprint": pair.fingerprint,
+            "secret": pair.name,
+            "state": "sealing"
+            if pair is sealing
+            else "retired"
+            if pair.fingerprint in ring.retired
+            else "active",
+            "created": _iso(pair.created),
+            "notBefore": _iso(pair.certificate.not_before),
+            "notAfter": _iso(pair.certificate.not_after),
+            "bits": pair.certificate.public_key.key_size,
+        }
+        for pair in ring.pairs
+    ]
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class RequestError(InputError):
     """A body that is not exactly one SealedSecret."""
 
@@ -79,6 +107,7 @@ class Api:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/v1/cert.pem", self.cert)
+        app.router.add_get("/v1/keys", self.keys)
         app.router.add_post("/v1/verify", self.verify)
         app.router.add_post("/v1/rotate", self.rotate)
         return app
@@ -111,6 +140,10 @@ class Api:
         if newest is None:
             return web.Response(status=500, text="no sealing key exists yet\n")
         return web.Response(body=newest.certificate.pem, content_type="application/x-pem-file")
+
+    async def keys(self, request: web.Request) -> web.Response:
+        """Ours: every key's public facts (never key material), newest first."""
+        return web.json_response({"keys": describe_keys(self.state.keyring())})
 
     def _client(self, request: web.Request) -> str:
         # Behind the API server's service proxy every request comes from the API server, which
