@@ -43,9 +43,8 @@ class Need:
 NEEDS: tuple[Need, ...] = (
     Need("bitnami.com", "sealedsecrets", ("list", "watch"), "cluster",
          "kopf's watcher: list, then watch from its resourceVersion "
-         "(kopf/_cogs/clients/watching.py continuous_watch: fetch_objs, then watch_objs)"),
-    Need("bitnami.com", "sealedsecrets", ("get",), "cluster",
-         "controller/cluster.py get_sealed_secret: re-read before a retry"),
+         "(kopf/_cogs/clients/watching.py continuous_watch: fetch_objs, then watch_objs); "
+         "never a get: the controller works from the watch stream"),
     Need("bitnami.com", "sealedsecrets/status", ("patch",), "cluster",
          "controller/cluster.py patch_sealed_secret_status: the Synced condition"),
     Need("", "secrets", ("list", "watch"), "cluster",
