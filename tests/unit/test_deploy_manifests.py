@@ -93,6 +93,15 @@ def test_kustomization_lists_every_file_of_deploy() -> None:
     assert sorted(listed) == present
 
 
+def test_uninstall_by_label_keeps_the_crds(objects: list[dict[str, Any]]) -> None:
+    """docs/install.md: `kubectl delete -k deploy/ -l app.kubernetes.io/name=...` removes the
+    controller and keeps the CRDs (deleting one deletes every object of its kind)."""
+    labelled = [o for o in objects
+                if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == NAME]
+    assert [o for o in objects if o not in labelled] == [
+        o for o in objects if o["kind"] == "CustomResourceDefinition"]
+
+
 def test_crd_copy_is_identical() -> None:
     """kustomize refuses files outside deploy/ (symlinks too): deploy/ holds a copy."""
     assert (DEPLOY / "crds" / "sealedsecret.yaml").read_bytes() == \
@@ -255,7 +264,8 @@ def test_controller_accepts_its_arguments(objects: list[dict[str, Any]]) -> None
     """The Deployment's args and env parsed by the controller's own parser: the flags exist and
     mean what deploy/ relies on."""
     c = container(objects)
-    assert "command" not in c  # the image's ENTRYPOINT: sealer-controller
+    ((_, entrypoint),) = [s for s in dockerfile() if s[0] == "ENTRYPOINT"]
+    assert c["command"] == yaml.safe_load(entrypoint) == ["sealer-controller"]
     env = {e["name"]: e for e in c["env"]}
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     assert env["POD_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"  # kopf's id
