@@ -194,6 +194,24 @@ def test_every_binding_refers_to_a_rendered_role(objects: list[dict[str, Any]]) 
                                   "namespace": "kube-system"} for s in accounts)
 
 
+# upstream's controller.jsonnet (kubectl-applied controller.yaml): binding -> role. A binding's
+# roleRef is immutable, so applying deploy/ over an upstream install must not change one.
+UPSTREAM_BINDINGS = {
+    ("ClusterRoleBinding", "sealed-secrets-controller"): ("ClusterRole", "secrets-unsealer"),
+    ("RoleBinding", "sealed-secrets-controller"): ("Role", "sealed-secrets-key-admin"),
+    ("RoleBinding", "sealed-secrets-service-proxier"): ("Role", "sealed-secrets-service-proxier"),
+}
+
+
+def test_applying_over_upstream_changes_no_role_ref(objects: list[dict[str, Any]]) -> None:
+    ours = {(o["kind"], o["metadata"]["name"]): (o["roleRef"]["kind"], o["roleRef"]["name"])
+            for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")}
+    for binding, role in ours.items():
+        assert UPSTREAM_BINDINGS.get(binding, role) == role, binding
+    assert one(objects, "Deployment", NAME)["spec"]["selector"] == {"matchLabels": {"name": NAME}}
+    assert container(objects)["name"] == NAME  # strategic merge updates upstream's container
+
+
 def test_clients_may_only_reach_the_controller_service(objects: list[dict[str, Any]]) -> None:
     """As upstream's sealed-secrets-service-proxier: every authenticated user may read the
     controller's Service and call its HTTP API through the service proxy, nothing else."""
