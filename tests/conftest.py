@@ -1,2 +1,3 @@
 pytest_plugins = ["tests.support.fixtures"]
 pytest_plugins = [*pytest_plugins, "tests.integration.controller_fixtures"]  # controller e2e
+pytest_plugins = [*pytest_plugins, "tests.support.leaks"]  # no secret in anything observable

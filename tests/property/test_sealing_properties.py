@@ -19,7 +19,8 @@ from sealer.sealedsecret import SealedSecret, unseal
 VECTOR = json.loads((Path(__file__).parents[1] / "vectors" / "01-strict-empty.json").read_text())
 PAIR = keys.key_pair(VECTOR["private_key_pem"].encode(), VECTOR["cert_pem"].encode())
 DNS = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,20}[a-z0-9])?", fullmatch=True)
-ITEM = st.from_regex(r"[-._a-zA-Z0-9]{1,30}", fullmatch=True)
+ITEM = st.from_regex(r"[-._a-zA-Z0-9]{1,30}", fullmatch=True).filter(
+    lambda s: s not in (".", "..") and not s.startswith(".."))  # IsConfigMapKey
 SCOPES = st.sampled_from(list(Scope))
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
