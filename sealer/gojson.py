@@ -52,6 +52,16 @@ _FIELD_TYPES = {
 }
 
 
+def field_order(struct: str) -> tuple[str, ...]:
+    """The fields of the Go struct ``struct`` in the order encoding/json writes them."""
+    return _STRUCTS.get(struct, ())
+
+
+def field_type(struct: str, name: str) -> str:
+    """The type of field ``name`` of ``struct``: a struct name, ``map``, ``[]X`` or ``""``."""
+    return _FIELD_TYPES.get((struct, name), "")
+
+
 def go_ordered(obj: Any, struct: str) -> Any:
     """``obj`` with its keys in the order ``encoding/json`` writes the Go struct ``struct``;
     fields Go does not know keep their place after the known ones."""
