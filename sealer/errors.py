@@ -25,12 +25,21 @@ class DecryptionError(SealerError):
         super().__init__(message)
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters and lone surrogates escaped (``\\n``, ``\\ud800``):
+    names taken from hostile input must not split a one-line error or break its output."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class InputError(SealerError):
     """Bad input: ``where`` names the object and field so the user can find it."""
 
     def __init__(self, message: str, *, where: str = "") -> None:
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
+        self.where = printable(where)
+        message = printable(message)
+        super().__init__(f"{self.where}: {message}" if where else message)
 
 
 class ManifestError(InputError):
