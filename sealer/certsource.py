@@ -11,6 +11,7 @@ from pathlib import Path
 from sealer.errors import CertificateError, ClusterError
 from sealer.keys import SealingCertificate, load_certificate
 from sealer.kube import Controller, KubeClient
+from sealer.pins import ClusterPins
 
 MAX_CERT_BYTES = 1024 * 1024
 
@@ -55,3 +56,19 @@ def certificate(
     except CertificateError as exc:
         where = source or f"controller {controller.namespace}/{controller.name}"
         raise CertificateError(f"{where}: {exc}") from None
+
+
+def pinned_certificate(
+    source: str | None,
+    client: Callable[[], KubeClient],
+    controller: Controller,
+    pins: ClusterPins | None,
+) -> SealingCertificate:
+    """:func:`certificate`, from the pinned cluster's ``cert`` when no source is given, and
+    refused unless the cluster pins it (a cluster with no pins, or no ``.sealer.yaml``: any)."""
+    if not source and pins is not None:
+        source = pins.cert_source()
+    sealing = certificate(source, client, controller)
+    if pins is not None:
+        pins.check(sealing)
+    return sealing

@@ -8,11 +8,13 @@ from typing import Any
 
 import click
 
-from sealer import certsource, crypto, documents
+from sealer import certsource, crypto, documents, pins
 from sealer.cli.options import (
     Cluster,
     cert_option,
     cluster_options,
+    cluster_pins,
+    cluster_pins_option,
     emit,
     make_cluster,
     read_objects,
@@ -29,6 +31,13 @@ from sealer.sealedsecret import SealedSecret
 @click.command()
 @cert_option
 @write_option
+@click.option(
+    "--pin",
+    is_flag=True,
+    help="also record its fingerprint in .sealer.yaml (found here or above, else made at the "
+    "top of the Git work tree), for the cluster --cluster names",
+)
+@cluster_pins_option
 @cluster_options
 def cert(**kw: Any) -> None:
     """Print the controller's sealing certificate (PEM)."""
@@ -36,6 +45,24 @@ def cert(**kw: Any) -> None:
     sealing = certsource.certificate(kw["cert"], cluster.client, cluster.controller)
     emit(sealing.pem, kw["output"])
     click.echo(f"{sealing.fingerprint}  valid until {sealing.not_after:%Y-%m-%d}", err=True)
+    config = pins.find_config()
+    if kw["pin"]:
+        pinned = pins.add_pin(
+            config or pins.repo_root() / pins.CONFIG_NAME, kw["pin_cluster"], sealing.fingerprint
+        )
+        click.echo(
+            f"pinned for cluster {pinned.cluster!r} in {pinned.config}: commit it "
+            f"({len(pinned.pins)} pinned)",
+            err=True,
+        )
+        return
+    trusted = cluster_pins(kw)
+    if trusted is not None and trusted.pins and sealing.fingerprint not in trusted.pins:
+        click.echo(
+            f"warning: not pinned for cluster {trusted.cluster!r} in {trusted.config}: "
+            "sealer seal will refuse it",
+            err=True,
+        )
 
 
 def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> SealedSecret:

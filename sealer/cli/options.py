@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sealer import documents
+from sealer import documents, pins
 from sealer.errors import ManifestError
 from sealer.kube import (
     DEFAULT_CONTROLLER_NAME,
@@ -18,6 +18,7 @@ from sealer.kube import (
     Controller,
     KubeClient,
 )
+from sealer.pins import ClusterPins
 
 F = TypeVar("F", bound=Callable[..., Any])
 SCOPES = ("strict", "namespace-wide", "cluster-wide")
@@ -74,6 +75,22 @@ def make_cluster(kw: dict[str, Any]) -> Cluster:
         context=kw.pop("context"),
         controller=Controller(kw.pop("controller_name"), kw.pop("controller_namespace")),
     )
+
+
+cluster_pins_option = click.option(
+    "--cluster",
+    "pin_cluster",
+    envvar="SEALER_CLUSTER",
+    metavar="NAME",
+    help="which cluster of .sealer.yaml pins the certificate (default: its defaultCluster, "
+    "else its only pinned cluster)",
+)
+
+
+def cluster_pins(kw: dict[str, Any], start: Path | None = None) -> ClusterPins | None:
+    """Pop ``--cluster``; the pins of ``.sealer.yaml`` found from ``start`` (or the working
+    directory) up, for that cluster; None when no pin applies."""
+    return pins.selected(pins.find_config(start), kw.pop("pin_cluster"))
 
 
 cert_option = click.option(

@@ -15,6 +15,8 @@ from sealer.cli.options import (
     Cluster,
     cert_option,
     cluster_options,
+    cluster_pins,
+    cluster_pins_option,
     emit,
     input_option,
     make_cluster,
@@ -52,13 +54,16 @@ from sealer.sealedsecret import describe
     help="add or replace items in this sealed file, in place",
 )
 @click.option("--allow-empty-data", is_flag=True, help="seal a Secret with no data")
+@cluster_pins_option
 @cluster_options
 def seal(**kw: Any) -> None:
     """Seal Secrets (YAML or JSON, several documents or a List) into SealedSecrets.
 
     Each data and stringData value is sealed separately. The result is safe to commit.
+    When a .sealer.yaml (here or above) pins certificates, only a pinned one is sealed to.
     """
     cluster = make_cluster(kw)
+    trusted = cluster_pins(kw)
     scope = Scope(kw["scope"]) if kw["scope"] else None
     if kw["from_file"] and not kw["raw"]:
         raise click.UsageError("--from-file requires --raw")
@@ -66,7 +71,9 @@ def seal(**kw: Any) -> None:
         raise click.UsageError("--merge-into rewrites its file in place: no --raw, no -w")
 
     def cert() -> SealingCertificate:
-        return certsource.certificate(kw["cert"], cluster.client, cluster.controller)
+        return certsource.pinned_certificate(
+            kw["cert"], cluster.client, cluster.controller, trusted
+        )
 
     if kw["raw"]:
         emit(_raw(cert, kw, scope or Scope.STRICT, cluster), kw["output"])
