@@ -277,7 +277,7 @@ CASES: list[Case] = [
          "would make a Secret of"),
     # the key namespace
     Case("planted-key", _planted_key, "spec.template.metadata.labels",
-         "is reserved for sealing keys", unseal_ok=True, namespace=KEY_NS),
+         f"{KEY_LABEL} is reserved for sealing keys", unseal_ok=True, namespace=KEY_NS),
     # bytes that never become an object
     Case("non-utf8-bytes", lambda k: RAW_SEALED.encode() + b"spec: {data: \xff\xfe}\n",
          "", "is not UTF-8 text", controller=None, validate="is not UTF-8 text"),
