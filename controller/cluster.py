@@ -187,6 +187,20 @@ class Cluster:
     async def create_event(self, namespace: str, body: Obj) -> Obj:
         return await self._call("POST", f"/api/v1/namespaces/{_q(namespace)}/events", body=body)
 
+    # Discovery (no RBAC needed: every authenticated user may read it)
+
+    async def served_resources(self, group_version: str) -> set[str]:
+        """The resource names (plurals, ``x/status`` for subresources) served in a group version
+        (``v1`` or ``group/version``); empty if the API server does not serve it."""
+        path = f"/apis/{group_version}" if "/" in group_version else f"/api/{group_version}"
+        try:
+            result = await self._call("GET", path)
+        except ApiError as exc:
+            if exc.not_found:
+                return set()
+            raise
+        return {str(r.get("name")) for r in result.get("resources") or [] if isinstance(r, dict)}
+
     # kopf's peering object (high availability)
 
     async def get_peering(self, name: str) -> Obj | None:

@@ -44,11 +44,32 @@ def configure(settings: kopf.OperatorSettings, runtime: Runtime) -> None:
     settings.watching.connect_timeout = 30
     settings.watching.server_timeout = 600
     settings.networking.error_backoffs = (1, 1, 2, 3, 5, 8, 13, 21)
+    if not config.all_namespaces:
+        # Serving given namespaces, kopf would list and watch every Namespace (and the CRDs) to
+        # learn which of them exist; without the right to, it retries each 403 for a minute
+        # before it uses the names as given. Use them as given at once (a namespace made later
+        # is watched all along); the CRDs are checked once, before kopf's one discovery scan.
+        settings.scanning.disabled = True
+
+
+async def require_served(runtime: Runtime) -> None:
+    """Without kopf's CRD watch (``--namespace``), the resources it is to watch must be served
+    before its discovery scan: until then, fail the startup (kopf retries it)."""
+    wanted = [(f"{SS_GROUP}/{SS_VERSION}", SS_PLURAL)]
+    if runtime.config.peering:
+        wanted.append((peering.PEERING_GROUP_VERSION, peering.PEERING_PLURAL))
+    for group_version, plural in wanted:
+        if plural not in await runtime.cluster.served_resources(group_version):
+            message = f"{group_version} {plural} is not served (is its CRD installed?): waiting"
+            log.warning("%s", message)
+            raise kopf.TemporaryError(message, delay=STARTUP_RETRY_DELAY)
 
 
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     configure(settings, runtime)
+    if not runtime.config.all_namespaces:
+        await require_served(runtime)
     await runtime.start()
     if runtime.config.peering:
         await peering.check_peering_object(runtime.cluster, runtime.config.peering)

@@ -285,15 +285,20 @@ class KeyManager:
         return pair
 
     async def _adopt(self, name: str, newest: KeyPair | None) -> KeyPair | None:
-        """The key another controller stored as ``name``, if it is an active key newer than
-        ``newest`` (then it is in the ring too)."""
+        """The key another controller stored as ``name``, if it is a key Secret that succeeds
+        ``newest`` (it becomes the sealing key: newer, not retired)."""
         secret = await self.cluster.get_secret(self.config.key_namespace, name)
         if secret is None or not self.keys.is_key_secret(secret):
             return None
         source = await self._parse(secret)
-        if source is None or (newest is not None and source.pair.created <= newest.created):
+        if source is None:
             return None
-        self.keys.put(source)
+        self.keys.put(source)  # a key Secret of the namespace: known from now on in any case
+        sealing = self.keys.ring.newest
+        if sealing is None or sealing.fingerprint != source.pair.fingerprint:
+            return None
+        if newest is not None and newest.fingerprint == sealing.fingerprint:
+            return None
         log.info(
             "new key %s/%s was made by another controller: using it (%s)",
             self.config.key_namespace,

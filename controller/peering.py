@@ -29,7 +29,7 @@ from controller.cluster import ApiError, Cluster
 from controller.config import Config
 
 log = logging.getLogger(__name__)
-PEERING_GROUP, PEERING_VERSION, PEERING_PLURAL = "kopf.dev", "v1", "clusterkopfpeerings"
+PEERING_GROUP_VERSION, PEERING_PLURAL = "kopf.dev/v1", "clusterkopfpeerings"
 
 
 def auto_priority(now_ns: int | None = None) -> int:

@@ -200,13 +200,14 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
         handle = Controller(kube_api, thread.start())
         started.append(handle)
         # kopf is ready before it watches; stopping it mid-discovery stalls its exit for 5 s.
-        # Watching: CRDs, Secrets, SealedSecrets, the key rotation ConfigMap (per namespace when
-        # not cluster-wide). With peering, CRDs and the peering object: a paused replica watches
+        # Watching: CRDs, Secrets, SealedSecrets, the key rotation ConfigMap; with --namespace,
+        # the last three per namespace and no CRDs (controller/handlers.py: scanning off). With
+        # peering, the peering object (and CRDs if cluster-wide): a paused replica watches
         # nothing else.
-        streams = 4 if not options.get("namespaces") else 1 + 3 * len(
-            {*options["namespaces"], options["key_namespace"]})
+        namespaced = bool(options.get("namespaces"))
+        streams = 3 * len({*options["namespaces"], options["key_namespace"]}) if namespaced else 4
         if options.get("peering"):
-            streams = 2
+            streams = 1 if namespaced else 2
         wait_for(lambda: kube_api.open_watches >= watches + streams, what="kopf watching")
         return handle
 

@@ -117,7 +117,8 @@ def test_one_replica_acts_the_other_takes_over(controller: ControllerFactory,
     wait_for(lambda: all_synced(kube_api, names), what="every SealedSecret synced")
     assert data_of(kube_api.get("secrets", names[0], "default") or {}) == {"n": b"changed"}
     assert data_of(kube_api.get("secrets", names[5], "default") or {}) == {"n": b"after"}
-    assert second.counters.writes >= 3
+    assert second.counters.writes >= 1  # at least the one made after the first had gone
+    assert first.counters.writes + second.counters.writes >= 7  # nothing lost in between
     assert list(peers(kube_api)) == [next(iter(peers(kube_api)))]  # the first left the object
     assert get(second_url + "/v1/cert.pem") == (200, pair.certificate.pem)
 
@@ -141,7 +142,8 @@ def test_passive_replica_keeps_its_keys_current(controller: ControllerFactory, k
     assert passive.counters.writes == 0
 
 
-def start_together(controller: ControllerFactory, configs: list[dict[str, Any]]) -> list[Controller]:
+def start_together(controller: ControllerFactory,
+                   configs: list[dict[str, Any]]) -> list[Controller]:
     handles: list[Controller | None] = [None] * len(configs)
 
     def run(i: int) -> None:
@@ -176,11 +178,11 @@ def test_shards_unseal_only_their_namespaces(controller: ControllerFactory,
                                              kube_api: KubeAPI) -> None:
     """Two controllers with disjoint --namespace sets (each with its own peering object, as
     deployed) share the key namespace: they make one key between them and each unseals only
-    its own namespaces; a namespace in neither set is left alone."""
+    its own namespaces; a namespace in neither set is left alone. They never list or watch
+    Namespaces (deploy/'s RBAC does not allow it: kopf would retry for a minute) and need no
+    Namespace object for the names given."""
     for name in ("shard-a", "shard-b"):
         kube_api.create(peering_object(name))
-    for name in ("team-a", "team-a2", "team-b", "team-c"):  # kopf watches only existing ones
-        kube_api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     kube_api.inject(verb="list", resource="secrets", namespace=KEY_NS, status=None, delay=0.5,
                     times=2)
     shard_a, shard_b = start_together(controller, [
@@ -203,6 +205,8 @@ def test_shards_unseal_only_their_namespaces(controller: ControllerFactory,
     assert shard_a.counters.writes == 2 and shard_b.counters.writes == 1
     assert kube_api.get("secrets", "four", "team-c") is None
     assert not (kube_api.get("sealedsecrets", "four", "team-c") or {}).get("status")
+    assert kube_api.count(resource="namespaces") == 0
+    assert kube_api.count(resource="customresourcedefinitions") == 0
 
 
 @pytest.fixture
