@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import signal
@@ -23,7 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from controller import handlers
+from controller.config import Config
+from controller.operator import OperatorThread
 from sealer import keys
 from sealer.keys import KEY_LABEL, KeyPair
 from tests.integration.controller_fixtures import (
@@ -37,7 +42,8 @@ from tests.integration.controller_fixtures import (
 )
 from tests.integration.test_controller_keys import aged
 from tests.integration.test_controller_process import free_port, get
-from tests.support.kubeapi import KubeAPI
+from tests.support.kopf_harness import quick_settings
+from tests.support.kubeapi import SEALEDSECRET_CRD, KubeAPI
 
 PEERING = "sealed-secrets-controller"
 ACTIVE = f"{KEY_LABEL}=active"
@@ -253,3 +259,34 @@ def test_a_killed_replica_is_taken_over(controller: ControllerFactory, kube_api:
     log.info("takeover after SIGKILL: %.1f s (peering lifetime 2 s)", time.monotonic() - killed)
     assert follower.counters.writes == 1
     assert len(peers(kube_api)) == 1  # the dead entry was cleaned up
+
+
+def test_a_shard_waits_for_its_crd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With --namespace kopf discovers resources once, at start (no CRD watch): a shard started
+    before the SealedSecret CRD is served waits for it instead of never watching it."""
+    monkeypatch.setattr(handlers, "STARTUP_RETRY_DELAY", 0.1)
+    with KubeAPI.start() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+        config = Config(kubeconfig=str(kubeconfig), key_namespace=KEY_NS, namespaces=("team-a",),
+                        listen_addr="", listen_metrics_addr="", key_size=2048,
+                        key_renew_period=dt.timedelta(0))
+        thread = OperatorThread(config, settings=quick_settings())
+        starting = threading.Thread(target=thread.start)
+        starting.start()
+        try:
+            asked = lambda: sum(r.path == "/apis/bitnami.com/v1alpha1"  # noqa: E731
+                                for r in api.requests(verb="discovery"))
+            wait_for(lambda: asked() >= 2, what="startup retried while the CRD is missing")
+            assert starting.is_alive() and not thread.runtime.ready
+            api.create(yaml.safe_load(SEALEDSECRET_CRD.read_text()))
+            starting.join(30)
+            assert thread.runtime.ready
+            wait_for(lambda: api.watching("sealedsecrets") >= 1, what="watching SealedSecrets")
+            pair = thread.runtime.ring.newest
+            assert pair is not None
+            api.create(sealed_secret(pair, "team-a", "late", {"k": b"v"}))
+            secret = wait_for(lambda: api.get("secrets", "late", "team-a"), what="Secret")
+            assert data_of(secret) == {"k": b"v"}
+        finally:
+            starting.join(30)
+            thread.stop()
