@@ -42,6 +42,7 @@ from tests.integration.controller_fixtures import (
 )
 from tests.integration.test_controller_keys import aged
 from tests.integration.test_controller_process import free_port, get
+from tests.integration.test_keys_rotate_on_request import answer, request
 from tests.support.kopf_harness import quick_settings
 from tests.support.kubeapi import SEALEDSECRET_CRD, KubeAPI
 
@@ -213,6 +214,20 @@ def test_shards_unseal_only_their_namespaces(controller: ControllerFactory,
     assert not (kube_api.get("sealedsecrets", "four", "team-c") or {}).get("status")
     assert kube_api.count(resource="namespaces") == 0
     assert kube_api.count(resource="customresourcedefinitions") == 0
+
+    # Both shards watch the key namespace, so both may act on a rotation request (the second
+    # only if it sees the request before the first's answer): one new key still.
+    request(kube_api, "shards-1")
+    answered = answer(kube_api, "shards-1")
+
+    def sealing() -> set[str]:
+        return {p.fingerprint for h in (shard_a, shard_b) if (p := h.runtime.ring.newest)}
+
+    wait_for(lambda: sealing() == {answered["fingerprint"]}, what="both shards on the new key")
+    shard_a.idle()
+    shard_b.idle()
+    assert len(kube_api.list("secrets", KEY_NS, label_selector=ACTIVE)) == 2
+    assert shard_a.runtime.key_manager.generated + shard_b.runtime.key_manager.generated == 2
 
 
 @pytest.fixture
