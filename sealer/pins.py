@@ -11,22 +11,22 @@ committed file ``.sealer.yaml`` (found by walking up from the working directory)
 When the selected cluster has pins, ``sealer seal`` (and ``reseal``) refuse a certificate whose
 fingerprint is not among them, wherever it came from (the controller, a file, a URL): a spoofed
 controller or a swapped certificate file cannot make anyone seal to another key. Other top-level
-keys of the file belong to other features and are kept as they are when a pin is added.
+keys of the file belong to other features (:mod:`sealer.repoconfig` reads the whole file) and
+are kept as they are when a pin is added.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sealer import documents
+from sealer import documents, repoconfig
 from sealer.errors import CertificateError, InputError
 from sealer.keys import SealingCertificate
 
-CONFIG_NAME = ".sealer.yaml"
+CONFIG_NAME = repoconfig.CONFIG_NAME
 DEFAULT_CLUSTER = "default"
 _HEADER = (
     "# sealer repository settings (commit this file). clusters.NAME.pins: the certificate\n"
@@ -41,7 +41,7 @@ class ClusterPins:
     config: Path
     cluster: str
     pins: tuple[str, ...]
-    cert: str | None  # a path relative to the config's directory, or a URL
+    cert: str | None  # as --cert takes it: a URL, or an absolute path
 
     def check(self, cert: SealingCertificate) -> None:
         """Refuse ``cert`` unless it is pinned (a cluster without pins pins nothing)."""
@@ -54,73 +54,36 @@ class ClusterPins:
             )
 
     def cert_source(self) -> str | None:
-        if not self.cert or "://" in self.cert:
-            return self.cert
-        return str((self.config.parent / self.cert).resolve())
+        return self.cert
 
 
 def find_config(start: Path | None = None) -> Path | None:
     """``.sealer.yaml`` in ``start`` (default: the working directory) or the nearest parent."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        candidate = folder / CONFIG_NAME
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _read(config: Path) -> dict[str, Any]:
-    text = config.read_bytes()
-    docs = documents.load(text, str(config)) if text.strip() else []
-    if len(docs) > 1:
-        raise InputError("must be one YAML document", where=str(config))
-    return docs[0] if docs else {}
-
-
-def _clusters(config: Path, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    clusters = data.get("clusters") or {}
-    if not isinstance(clusters, Mapping) or not all(
-        isinstance(v, Mapping) or v is None for v in clusters.values()
-    ):
-        raise InputError("must map cluster names to settings", where=f"{config}: clusters")
-    result = {}
-    for name, settings in clusters.items():
-        settings = dict(settings or {})
-        pins = settings.get("pins") or []
-        if not isinstance(pins, list) or not all(isinstance(p, str) for p in pins):
-            raise InputError("must be a list of fingerprints", where=f"{config}: {name}.pins")
-        if settings.get("cert") is not None and not isinstance(settings["cert"], str):
-            raise InputError("must be a path or URL", where=f"{config}: {name}.cert")
-        result[str(name)] = settings
-    return result
+    return repoconfig.find(start)
 
 
 def selected(config: Path | None, cluster: str | None) -> ClusterPins | None:
-    """The settings of ``cluster``, else of ``defaultCluster``, else of the only cluster with
-    pins; None when there is nothing to enforce."""
+    """The pins of ``cluster``, else of ``defaultCluster``, else of the only cluster with pins
+    or a cert; None when there is nothing to enforce."""
     if config is None:
         if cluster:
             raise InputError(f"--cluster {cluster}: no {CONFIG_NAME} found here or above")
         return None
-    data = _read(config)
-    clusters = _clusters(config, data)
-    name = cluster or data.get("defaultCluster")
+    loaded = repoconfig.load(config)
+    name = cluster or loaded.default_cluster
     if name is None:
-        pinned = [n for n, s in clusters.items() if s.get("pins") or s.get("cert")]
+        pinned = [c for c in loaded.clusters.values() if c.pins or c.cert]
         if not pinned:
             return None
         if len(pinned) > 1:
             raise InputError(
-                f"pins several clusters ({', '.join(sorted(pinned))}): choose one with "
-                "--cluster, or set defaultCluster",
+                f"pins several clusters ({', '.join(sorted(c.name for c in pinned))}): choose "
+                "one with --cluster, or set defaultCluster",
                 where=str(config),
             )
-        name = pinned[0]
-    if str(name) not in clusters:
-        known = ", ".join(sorted(clusters)) or "none"
-        raise InputError(f"has no cluster {name!r} (clusters: {known})", where=str(config))
-    settings = clusters[str(name)]
-    return ClusterPins(config, str(name), tuple(settings.get("pins") or ()), settings.get("cert"))
+        name = pinned[0].name
+    chosen = loaded.cluster(name)
+    return ClusterPins(config, chosen.name, chosen.pins, chosen.cert_source())
 
 
 def repo_root(start: Path | None = None) -> Path:
@@ -142,9 +105,8 @@ def add_pin(config: Path, cluster: str | None, fingerprint: str) -> ClusterPins:
     rt.preserve_quotes = True
     rt.width = 4096
     exists = config.is_file()
-    if exists:
-        _clusters(config, _read(config))  # refuse a malformed file before touching it
-    name = cluster or (_default_name(config) if exists else DEFAULT_CLUSTER)
+    # refuse a malformed file before touching it
+    name = cluster or (_default_name(repoconfig.load(config)) if exists else DEFAULT_CLUSTER)
     data = rt.load(config.read_text()) if exists else None
     if data is None:
         data = CommentedMap()
@@ -184,16 +146,14 @@ def _append(seq: Any, value: str) -> None:
     ]
 
 
-def _default_name(config: Path) -> str:
-    data = _read(config)
-    clusters = _clusters(config, data)
-    if data.get("defaultCluster"):
-        return str(data["defaultCluster"])
-    if len(clusters) == 1:
-        return next(iter(clusters))
-    if not clusters:
+def _default_name(config: repoconfig.RepoConfig) -> str:
+    if config.default_cluster:
+        return config.default_cluster
+    if len(config.clusters) == 1:
+        return next(iter(config.clusters))
+    if not config.clusters:
         return DEFAULT_CLUSTER
     raise InputError(
-        f"has several clusters ({', '.join(sorted(clusters))}): choose one with --cluster",
-        where=str(config),
+        f"has several clusters ({', '.join(sorted(config.clusters))}): choose one with --cluster",
+        where=str(config.path),
     )

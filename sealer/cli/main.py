@@ -9,7 +9,9 @@ import click
 
 import sealer
 from sealer.cli.cluster import cert, reencrypt, validate
+from sealer.cli.keys import keys
 from sealer.cli.offline import keygen, unseal
+from sealer.cli.reseal import reseal
 from sealer.cli.seal import seal
 from sealer.errors import SealerError
 
@@ -49,7 +51,7 @@ def cli() -> None:
     """
 
 
-for command in (seal, unseal, keygen, cert, validate, reencrypt):
+for command in (seal, unseal, keygen, cert, validate, reencrypt, keys, reseal):
     cli.add_command(command)
 
 

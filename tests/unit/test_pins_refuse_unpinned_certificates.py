@@ -40,7 +40,7 @@ def test_selection_rules(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no .sealer.yaml"):
         pins.selected(None, "prod")
     config.write_text("clusters:\n  prod: {pins: SHA256:a}\n")
-    with pytest.raises(InputError, match="must be a list of fingerprints"):
+    with pytest.raises(InputError, match="clusters.prod.pins: must be a list"):
         pins.selected(config, None)
 
 
