@@ -24,6 +24,7 @@ from sealer.secretrules import (
     MAX_SECRET_BYTES,
     check_item_name,
     check_size,
+    check_string_map,
     check_template,
     check_text,
     render_template,
@@ -128,6 +129,8 @@ class SealedSecret:
         for part in ("name", "namespace"):
             if meta.get(part) is not None:
                 check_text(meta[part], f"{what}: metadata.{part}")
+        for part in ("labels", "annotations"):
+            check_string_map(meta.get(part), f"{what}: metadata.{part}")
         annotations = meta.get("annotations") or {}
         hint = (
             annotations.get(KEY_FINGERPRINT_ANNOTATION)

@@ -63,7 +63,7 @@ def check_size(total: int, where: str) -> None:
         )
 
 
-def _string_map(value: Any, where: str) -> None:
+def check_string_map(value: Any, where: str) -> None:
     if value is None:
         return
     if not isinstance(value, Mapping):
@@ -81,7 +81,7 @@ def check_template(template: Any, where: str, items: int) -> None:
     if meta is not None and not isinstance(meta, Mapping):
         raise ManifestError("must be a mapping", where=f"{where}.metadata")
     for part in ("labels", "annotations"):
-        _string_map((meta or {}).get(part), f"{where}.metadata.{part}")
+        check_string_map((meta or {}).get(part), f"{where}.metadata.{part}")
     if template.get("type") is not None:
         check_text(template["type"], f"{where}.type")
     if template.get("immutable") is not None and not isinstance(template["immutable"], bool):

@@ -81,6 +81,7 @@ def test_template_overriding_an_item_counts_once(key_pairs: tuple[KeyPair, ...])
     ({"template": {"data": {"x": "\ud800"}}}, "spec.template.data.x: is not valid Unicode"),
     ({"template": {"data": {"..x": "v"}}}, "spec.template.data...x: is not a valid Secret key"),
     ({"data": {"a": "b"}, "encryptedData": {}}, "spec.data: must be a base64 string"),
+    ({"template": {"metadata": {"labels": True}}}, "spec.template.metadata.labels: must be a"),
     ({"encryptedData": {f"k{i}": "AAAA" for i in range(MAX_ITEMS + 1)}},
      f"spec.encryptedData: has {MAX_ITEMS + 1} items"),
 ])
@@ -120,3 +121,12 @@ def test_messages_stay_printable_whatever_the_names() -> None:
 def test_parser_limits_are_input_errors(text: str, message: str) -> None:
     with pytest.raises(ManifestError, match=message):
         documents.load(text, "input")
+
+
+def test_object_labels_and_annotations_must_be_string_maps(key_pairs: tuple[KeyPair, ...]) -> None:
+    """Found by the fuzzer: /v1/rotate answered 500 to ``annotations: true``."""
+    for part, bad in (("annotations", True), ("labels", ["x"]), ("annotations", {"a": 1})):
+        obj = _obj(key_pairs[0])
+        obj["metadata"][part] = bad
+        with pytest.raises(ManifestError, match=f"metadata.{part}"):
+            SealedSecret.from_manifest(obj)
