@@ -106,3 +106,23 @@ def read_text(path: Path, max_bytes: int = MAX_BYTES) -> str | Skipped:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return Skipped(path, "binary (not UTF-8)")
+
+
+def read_revision(spec: str, cwd: Path | None = None) -> bytes:
+    """The content of ``REV:PATH`` as ``git show`` gives it (``PATH`` from the top of the work
+    tree, or ``./PATH`` from ``cwd``)."""
+    git = shutil.which("git")
+    if git is None:
+        raise InputError("git is not installed", where=spec)
+    try:
+        done = subprocess.run(  # noqa: S603 - fixed arguments, no shell
+            [git, "show", "--no-textconv", spec, "--"],
+            capture_output=True, check=False, timeout=120, cwd=cwd,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise InputError(f"git show failed ({exc})", where=spec) from None
+    if done.returncode != 0:
+        reason = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise InputError(f"not a file or a git revision ({reason[-1] if reason else 'git'})",
+                         where=spec)  # fmt: skip
+    return done.stdout

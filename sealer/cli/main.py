@@ -9,9 +9,12 @@ import click
 
 import sealer
 from sealer.cli.cluster import cert, reencrypt, validate
+from sealer.cli.drift import diff
+from sealer.cli.guard import guard
 from sealer.cli.keys import keys
 from sealer.cli.offline import keygen, unseal
 from sealer.cli.reseal import reseal
+from sealer.cli.review import show
 from sealer.cli.seal import seal
 from sealer.errors import SealerError
 
@@ -51,7 +54,7 @@ def cli() -> None:
     """
 
 
-for command in (seal, unseal, keygen, cert, validate, reencrypt, keys, reseal):
+for command in (seal, unseal, keygen, cert, validate, reencrypt, keys, reseal, show, guard, diff):
     cli.add_command(command)
 
 
