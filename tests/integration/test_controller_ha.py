@@ -305,3 +305,20 @@ def test_a_shard_waits_for_its_crd(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         finally:
             starting.join(30)
             thread.stop()
+
+
+def test_without_the_peering_object_nothing_acts_until_it_exists(
+        controller: ControllerFactory, kube_api: KubeAPI,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Peering is mandatory: a missing object must not let every replica act alone."""
+    handle, url = replica(controller)
+    wait_for(lambda: kube_api.count(verb="patch", resource="clusterkopfpeerings", status=404),
+             what="a keep-alive refused: no object")
+    assert "ClusterKopfPeering sealed-secrets-controller does not exist" in caplog.text
+    assert get(url + "/v1/cert.pem")[0] == 200  # the HTTP API is served meanwhile
+    assert kube_api.watching("sealedsecrets") == 0
+    pair = handle.runtime.ring.newest
+    assert pair is not None
+    kube_api.create(sealed_secret(pair, "default", "waiting", {"k": b"v"}))
+    kube_api.create(peering_object())
+    wait_for(lambda: all_synced(kube_api, ["waiting"]), what="acting once the object exists")
