@@ -43,3 +43,25 @@ def test_valid_secrets_and_type_immutability(kube_api: KubeAPI) -> None:
     changed = kube_api.http("PATCH", PATH + "/u", {"type": "Opaque"},
                             content_type="application/merge-patch+json")
     assert changed.status == 422 and "type: field is immutable" in changed.json()["message"]
+
+
+def test_a_dependent_of_a_gone_owner_is_collected(kube_api: KubeAPI) -> None:
+    """As the garbage collector does (shortly, in a cluster) for an object written with an owner
+    reference to an owner deleted meanwhile: a controller racing a deletion leaves nothing."""
+    owner = kube_api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "owner", "namespace": "default"}})
+    ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+           "uid": owner["metadata"]["uid"], "controller": True}
+    late = secret("late", {"k": b"v"})
+    late["metadata"]["ownerReferences"] = [ref]
+    kube_api.delete("configmaps", "owner", "default")
+    assert kube_api.http("POST", PATH, late).status == 201
+    assert kube_api.get("secrets", "late", "default") is None
+    kube_api.create({**owner, "metadata": {"name": "owner", "namespace": "default"}})
+    alive = kube_api.create({"apiVersion": "v1", "kind": "ConfigMap",
+                             "metadata": {"name": "alive", "namespace": "default"}})
+    kept = secret("kept", {"k": b"v"})
+    kept["metadata"]["ownerReferences"] = [{**ref, "name": "alive",
+                                            "uid": alive["metadata"]["uid"]}]
+    assert kube_api.http("POST", PATH, kept).status == 201
+    assert kube_api.get("secrets", "kept", "default") is not None

@@ -140,6 +140,10 @@ class Writes:
         stored = self._commit(rt, new, "ADDED", None)
         if (rt.group, rt.plural) == ("apiextensions.k8s.io", "customresourcedefinitions"):
             self._register_crd(stored)
+        if self.gc_enabled and self._owners_gone(stored):
+            # The garbage collector deletes a dependent none of whose owners exists (an owner
+            # deleted before its dependent was written): at once here, shortly in a cluster.
+            self._delete(rt, namespace, name, {"propagationPolicy": "Background"}, dry=False)
         return stored
 
     def _server_side(self, rt: ResourceType, new: Obj) -> None:
@@ -345,6 +349,14 @@ class Writes:
             for obj in self._stored(rt):
                 if obj["metadata"].get("namespace") == namespace:
                     self._delete(rt, namespace, obj["metadata"]["name"], {}, dry=False)
+
+    def _owners_gone(self, obj: Obj) -> bool:
+        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+        if not refs:
+            return False
+        wanted = {ref.get("uid") for ref in refs}
+        return not any(not stored.deleted and stored.last.raw["metadata"].get("uid") in wanted
+                       for stored in self._objects.values())
 
     def _collect_dependents(self, owner_uid: str, policy: str) -> None:
         """The garbage collector: dependents of a gone owner are deleted, or orphaned."""
