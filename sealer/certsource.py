@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -72,3 +73,26 @@ def pinned_certificate(
     if pins is not None:
         pins.check(sealing)
     return sealing
+
+
+def await_certificate(
+    fingerprint: str,
+    client: Callable[[], KubeClient],
+    controller: Controller,
+    timeout: float = 30.0,
+    poll: float = 0.5,
+) -> SealingCertificate:
+    """The controller's certificate once it is the one of ``fingerprint``: after a rotation, a
+    replica that is not acting loads the new key within seconds, and the Service may send the
+    request to it meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sealing = certificate(None, client, controller)
+        if sealing.fingerprint == fingerprint:
+            return sealing
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"the controller made key {fingerprint} but still serves {sealing.fingerprint} "
+                f"after {timeout:.0f} s"
+            )
+        time.sleep(poll)

@@ -7,7 +7,6 @@ the status the controller records on each (``status.keyFingerprints``), read clu
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import urllib.parse
 from collections.abc import Iterable, Iterator, Mapping
@@ -154,10 +153,3 @@ def usage(refs: Iterable[ObjectRef]) -> dict[str, int]:
         for fp in ref.fingerprints:
             counts[fp] = counts.get(fp, 0) + 1
     return counts
-
-
-def parse_time(text: str) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None

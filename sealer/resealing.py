@@ -74,7 +74,9 @@ def controller_rotate(client: KubeClient, controller: Controller) -> Rotate:
     return rotate
 
 
-def _change(item: SealedDocument, result: Mapping[str, Any], pins: ClusterPins | None) -> Change:
+def _change(
+    item: SealedDocument, result: Mapping[str, Any], sealing: str, pins: ClusterPins | None
+) -> Change:
     """The new items and fingerprint from ``/v1/rotate``'s answer, checked."""
     old = (item.obj.get("spec") or {}).get("encryptedData") or {}
     new = (result.get("spec") or {}).get("encryptedData") or {}
@@ -89,6 +91,11 @@ def _change(item: SealedDocument, result: Mapping[str, Any], pins: ClusterPins |
         raise ClusterError("the controller answered with other items than were sent")
     if not isinstance(fingerprint, str) or not fingerprint:
         raise ClusterError("the controller's answer names no key fingerprint")
+    if fingerprint != sealing:  # a replica that has not loaded the newest key yet, say
+        raise ClusterError(
+            f"the controller re-sealed it to {fingerprint}, not to the sealing key {sealing}: "
+            "run again in a moment"
+        )
     if pins is not None and pins.pins and fingerprint not in pins.pins:
         raise SealerError(
             f"the controller re-sealed it to {fingerprint}, which is not pinned for cluster "
@@ -111,7 +118,7 @@ def apply(
         done: list[SealedDocument] = []
         for item in items:
             try:
-                changes[item.index] = _change(item, rotate(item.obj), pins)
+                changes[item.index] = _change(item, rotate(item.obj), the_plan.sealing, pins)
                 done.append(item)
             except SealerError as exc:
                 report.failed.append((item, str(exc)))

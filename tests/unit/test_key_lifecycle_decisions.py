@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from controller.rotation import RotationRequests, field_selector, pending_request
-from sealer import clusterkeys, keyrotation, keys, keysecrets, retirement
+from sealer import clusterkeys, keyrotation, keys, keysecrets, resealing, retirement, sealedfiles
 from sealer.clusterkeys import KeyInfo
 from sealer.errors import ClusterError, InputError
 from sealer.keyrotation import CONFIG_MAP, DONE_ANNOTATION, REQUEST_ANNOTATION
 from sealer.keys import KeyPair
 from sealer.kube import Response
+from sealer.pins import ClusterPins
 from sealer.sealedfiles import Scan, SealedDocument
 
 Handler = Callable[[str, str, Any], Response]
@@ -207,3 +208,45 @@ def test_restore_never_adds_a_key_twice(key_pairs: tuple[KeyPair, KeyPair]) -> N
     assert base64.b64decode(made["data"]["tls.crt"]) == key_pairs[1].certificate.pem
     again = keysecrets.restore(client, "kube-system", data, "backup")  # type: ignore[arg-type]
     assert [o.outcome for o in again] == ["already present", "already present"]
+
+
+def test_reseal_writes_only_answers_it_can_trust(tmp_path: Path) -> None:
+    """A wrong key, a pin missing or other items in the answer leave that object as it was;
+    the file's other objects are re-sealed all the same."""
+    def obj(name: str) -> str:
+        return (f"---\napiVersion: bitnami.com/v1alpha1\nkind: SealedSecret\nmetadata:\n"
+                f"  name: {name}\n  namespace: a\nspec:\n  encryptedData:\n    k: AgBold{name}\n")
+
+    path = tmp_path / "sealed.yaml"
+    path.write_text("# four objects\n" + "".join(obj(n) for n in ("ok", "wrongkey", "extra",
+                                                                   "broken")))
+
+    def rotate(manifest: Any) -> dict[str, Any]:
+        name = manifest["metadata"]["name"]
+        if name == "broken":
+            raise ClusterError("the controller cannot decrypt it")
+        fp = "SHA256:other" if name == "wrongkey" else "SHA256:new"
+        items = {"k": "AgBnew" + name, **({"x": "AgB"} if name == "extra" else {})}
+        return {"metadata": {"annotations": {"sealer.dev/key-fingerprint": fp}},
+                "spec": {"encryptedData": items}}
+
+    plan = resealing.plan(sealedfiles.scan([tmp_path]), "SHA256:new")
+    assert len(plan.stale) == 4
+    ticks: list[int] = []
+    report = resealing.apply(plan, rotate, progress=ticks.append)
+    assert [d.name for d in report.resealed] == ["ok"] and len(ticks) == 4
+    reasons = {d.name: why for d, why in report.failed}
+    assert "not to the sealing key SHA256:new" in reasons["wrongkey"]
+    assert "other items" in reasons["extra"] and "cannot decrypt" in reasons["broken"]
+    text = path.read_text()
+    assert "AgBnewok" in text and "AgBoldwrongkey" in text and "AgBoldextra" in text
+    assert report.summary().endswith("1 re-sealed in 1 files, 3 failed")
+    pinned = ClusterPins(tmp_path / ".sealer.yaml", "prod", ("SHA256:pinned",), None)
+    again = resealing.apply(resealing.plan(sealedfiles.scan([tmp_path]), "SHA256:new"), rotate,
+                            pinned)
+    assert not again.resealed  # "ok" is up to date; the others fail as before
+    pinned_plan = resealing.plan(sealedfiles.scan([tmp_path]), "SHA256:new")
+    pinned_plan.stale = [d for d in pinned_plan.tree.sealed if d.name == "extra"]
+    refused = resealing.apply(pinned_plan, lambda m: {**rotate(m), "spec": {"encryptedData": {
+        "k": "AgBx"}}}, pinned)
+    assert "not pinned for cluster 'prod'" in refused.failed[0][1]
