@@ -11,12 +11,12 @@ from typing import Any
 import click
 
 from sealer import certsource, documents
+from sealer.cli import fleet
 from sealer.cli.options import (
     Cluster,
     cert_option,
     cluster_options,
     cluster_pins,
-    cluster_pins_option,
     emit,
     input_option,
     make_cluster,
@@ -54,16 +54,20 @@ from sealer.sealedsecret import describe
     help="add or replace items in this sealed file, in place",
 )
 @click.option("--allow-empty-data", is_flag=True, help="seal a Secret with no data")
-@cluster_pins_option
+@fleet.clusters_option
+@fleet.all_clusters_option
 @cluster_options
 def seal(**kw: Any) -> None:
     """Seal Secrets (YAML or JSON, several documents or a List) into SealedSecrets.
 
     Each data and stringData value is sealed separately. The result is safe to commit.
     When a .sealer.yaml (here or above) pins certificates, only a pinned one is sealed to.
+    With several --cluster (or --all-clusters, or one whose output pattern is set), each
+    Secret is sealed once per cluster into that cluster's file.
     """
     cluster = make_cluster(kw)
-    trusted = cluster_pins(kw)
+    per_cluster = fleet.wanted(kw)
+    trusted = cluster_pins(kw) if per_cluster is None else None
     scope = Scope(kw["scope"]) if kw["scope"] else None
     if kw["from_file"] and not kw["raw"]:
         raise click.UsageError("--from-file requires --raw")
@@ -86,6 +90,9 @@ def seal(**kw: Any) -> None:
             )
     if kw["merge_into"]:
         _merge(Path(kw["merge_into"]), secrets, cert(), scope, kw["allow_empty_data"])
+        return
+    if per_cluster is not None:
+        fleet.seal(kw, per_cluster, secrets, scope, _with_name, cluster)
         return
     prepared = [_with_name(s, scope, kw["name"], kw["namespace"], cluster) for s in secrets]
     sealing = cert()  # read once, whatever the number of values
