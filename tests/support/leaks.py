@@ -189,7 +189,9 @@ def _install() -> Callable[[], None]:
 
     def api_stop(original: Any) -> Any:
         def wrapper(self: Any) -> None:
-            if self._thread is not None and self._thread.is_alive():
+            loop = self._loop
+            serving = self._error is None and loop is not None and loop.is_running()
+            if serving and self._thread is not None and self._thread.is_alive():
                 try:
                     REGISTRY.observe("Events", repr(self.list("events")))
                     REGISTRY.observe("SealedSecret status",
@@ -247,7 +249,11 @@ def leak_scan() -> Iterator[Registry]:
         for what in REGISTRY.canaries.values():
             kinds[what] = kinds.get(what, 0) + 1
         with open(stats, "a") as handle:
-            handle.write(json.dumps({"canaries": kinds, "observed": REGISTRY.counts,
+            observed: dict[str, int] = {}
+            for source, count in REGISTRY.counts.items():
+                short = " ".join(source.split()[:4]) if source.startswith("CLI ") else source
+                observed[short] = observed.get(short, 0) + count
+            handle.write(json.dumps({"canaries": kinds, "observed": observed,
                                      "hits": len(hits)}) + "\n")
     if hits:
         lines = [f"  {source}: {what}: ...{excerpt!r}..." for source, what, excerpt in hits[:20]]
