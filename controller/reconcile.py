@@ -29,6 +29,7 @@ from sealer.sealedsecret import SealedSecret
 
 Obj = dict[str, Any]
 SYNCED = "Synced"
+STALLED = "Stalled"  # kstatus's abnormal-true condition
 _WRITTEN_META = ("labels", "annotations", "ownerReferences")
 
 
@@ -259,8 +260,10 @@ def status(
     reason: str = "",
     fingerprints: Iterable[str] | None = None,
 ) -> Obj | None:
-    """The status to write (upstream's single ``Synced`` condition), or ``None`` if unchanged.
+    """The status to write (upstream's ``Synced`` condition), or ``None`` if unchanged.
 
+    When unsealing fails, a ``Stalled`` condition (kstatus: ``Failed``, as Flux's health checks
+    read it) goes with ``Synced=False``; Argo CD's check reads ``Synced`` alone.
     ``lastUpdateTime`` moves only when something else changes, so a steady state writes nothing.
     """
     current = current or {}
@@ -277,16 +280,20 @@ def status(
     new: Obj = {"observedGeneration": generation or current.get("observedGeneration") or 0}
     if fingerprints is not None:
         new["keyFingerprints"] = sorted(set(fingerprints))
+    stalled = any(c.get("type") == STALLED for c in conditions)
     unchanged = (
         old is not None
         and {k: old.get(k) for k in ("status", "reason", "message")}
         == {k: cond.get(k) for k in ("status", "reason", "message")}
         and all(current.get(k) == v for k, v in new.items())
+        and stalled is not ok
     )
     if unchanged:
         return None
     cond["lastUpdateTime"] = now
-    rest = [c for c in conditions if c.get("type") != SYNCED]
+    rest = [c for c in conditions if c.get("type") not in (SYNCED, STALLED)]
+    if not ok:  # kstatus: Failed until the object or the keys change
+        rest.insert(0, {**cond, "type": STALLED, "status": "True"})
     return {**new, "conditions": [cond, *rest]}
 
 

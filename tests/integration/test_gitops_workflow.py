@@ -8,8 +8,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import socket
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from sealer.cli.main import cli
 from sealer.keys import KeyPair
 from sealer.manifests import seal_secret
 from tests.integration.controller_fixtures import KEY_NS, Controller, key_secret, wait_for
+from tests.integration.e2e_backend import free_port, serve_controller
 from tests.support import KubeAPI
 from tests.support.kopf_harness import quick_settings
 from tests.support.kubeapi import SEALEDSECRET_CRD
@@ -42,29 +41,6 @@ def secret(name: str, ns: str = NS, labels: dict[str, str] | None = None,
 def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
     result = CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
     return result.exit_code, result.stdout, result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_controller(api: KubeAPI, handle_url: str) -> None:
-    """The controller's Service and the API server's proxy to it, as on a real cluster."""
-    api.create({"apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "sealed-secrets-controller", "namespace": KEY_NS},
-                "spec": {"ports": [{"name": "http", "port": 8080}]}})  # fmt: skip
-    api.register_service_proxy(KEY_NS, "sealed-secrets-controller", handle_url)
-
-    def ready() -> bool | None:
-        try:
-            with urllib.request.urlopen(handle_url + "/readyz", timeout=2) as resp:  # noqa: S310
-                return resp.status == 200 or None
-        except OSError:
-            return None
-
-    wait_for(ready, what="controller ready")
 
 
 def test_diff_names_every_divergence(
