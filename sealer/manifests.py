@@ -22,6 +22,7 @@ from sealer.scope import (
     Scope,
 )
 from sealer.sealedsecret import API_VERSION, KIND, SealedSecret, describe, secret_data
+from sealer.secretrules import check_size
 
 # Copies of the whole applied object, plaintext included (upstream issue #227).
 LAST_APPLIED_ANNOTATIONS = (
@@ -64,6 +65,7 @@ def seal_secret(
     if not namespace and effective is not Scope.CLUSTER_WIDE:
         raise ScopeError("secret must declare a namespace", where=f"{what}: metadata.namespace")
     items = secret_data(secret)
+    check_size(sum(len(v) for v in items.values()), f"{what}: data")  # the cluster would refuse
     if not items and not allow_empty:
         raise ManifestError("has no data or stringData (use --allow-empty-data)", where=what)
     label = effective.label(namespace, name)

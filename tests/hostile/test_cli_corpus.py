@@ -87,3 +87,37 @@ def test_validate(case: Case, corpus_keys: Keys, key_files: tuple[Path, Path],
         assert f"{case.where}: ok" in out
         return
     assert_refused(case, path, code, out, err, case.validate)
+
+
+SECRET = "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: hostile}\n"
+SECRET_CASES = [  # (name, input, cause): sealer seal refuses each in one line, exit 1
+    ("non-utf8-bytes", SECRET.encode() + b"stringData: {pw: \xff\xfe}\n", "is not UTF-8 text"),
+    ("yaml-bomb-aliases", (SECRET + "stringData: {a: &a [x, x, x], b: [*a, *a]}\n").encode(),
+     "YAML aliases are not accepted"),
+    ("yaml-bomb-deep-nesting", (SECRET + "data: " + "[" * 200_000).encode(),
+     "nested too deeply"),
+    ("duplicate-keys", (SECRET + "stringData: {pw: a}\nstringData: {pw: b}\n").encode(),
+     "duplicate key"),
+    ("unhashable-key", (SECRET + "stringData: {? [a]: b}\n").encode(), "unhashable key"),
+    ("lone-surrogate", (SECRET + 'stringData: {pw: "\\ud800"}\n').encode(),
+     "invalid Unicode character escape"),
+    ("item-name-dot-dot-prefix", (SECRET + "stringData: {..data: x}\n").encode(),
+     "Secret hostile/db: stringData...data: is not a valid Secret key"),
+    ("item-over-1mib", (SECRET + "stringData: {pw: " + "x" * (1024 * 1024 + 1) + "}\n")
+     .encode(), "Secret hostile/db: data: would make a Secret of 1048577 bytes"),
+    ("invalid-base64", (SECRET + "data: {pw: 'not*base64'}\n").encode(),
+     "Secret hostile/db: data.pw: is not valid base64"),
+    ("type-not-a-string", (SECRET + "type: {a: b}\nstringData: {pw: x}\n").encode(),
+     "Secret hostile/db: type: must be a string"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "cause"), SECRET_CASES,
+                         ids=[c[0] for c in SECRET_CASES])
+def test_seal(name: str, text: bytes, cause: str, key_files: tuple[Path, Path],
+              tmp_path: Path) -> None:
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(text)
+    code, out, err = run("seal", "--cert", str(key_files[1]), "-f", str(path))
+    assert code == 1 and out == "", err
+    assert len(err.strip().splitlines()) == 1 and cause in err and "Traceback" not in err
