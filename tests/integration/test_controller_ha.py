@@ -168,10 +168,10 @@ def start_together(controller: ControllerFactory,
 @pytest.mark.usefixtures("peering")
 def test_replicas_starting_together_make_one_key(controller: ControllerFactory,
                                                  kube_api: KubeAPI) -> None:
-    # Hold both initial listings of the key namespace until both are made: both find no key,
-    # both make one, both try to store it. The API server lets one create win.
-    kube_api.inject(verb="list", resource="secrets", namespace=KEY_NS, status=None, delay=0.5,
-                    times=2)
+    # Both initial listings of the key namespace are answered late, as they were when made:
+    # both find no key, both make one, both try to store it. The API server lets one create win.
+    kube_api.inject(verb="list", resource="secrets", namespace=KEY_NS, status=None,
+                    delay_response=1.5, times=2)
     configs = [{"peering": PEERING, "peering_lifetime": 2} for _ in range(2)]
     handles = start_together(controller, configs)
     (stored,) = kube_api.list("secrets", KEY_NS, label_selector=ACTIVE)
@@ -190,8 +190,8 @@ def test_shards_unseal_only_their_namespaces(controller: ControllerFactory,
     Namespace object for the names given."""
     for name in ("shard-a", "shard-b"):
         kube_api.create(peering_object(name))
-    kube_api.inject(verb="list", resource="secrets", namespace=KEY_NS, status=None, delay=0.5,
-                    times=2)
+    kube_api.inject(verb="list", resource="secrets", namespace=KEY_NS, status=None,
+                    delay_response=1.5, times=2)
     shard_a, shard_b = start_together(controller, [
         {"namespaces": ("team-a", "team-a2"), "peering": "shard-a"},
         {"namespaces": ("team-b",), "peering": "shard-b"},
