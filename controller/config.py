@@ -242,7 +242,7 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "peering",
         "",
         "high availability: the name of a ClusterKopfPeering shared by the replicas; exactly one "
-        "acts, every one serves the HTTP API ('' : standalone, this replica always acts)",
+        "acts, every one serves the HTTP API (empty: standalone, this replica always acts)",
     )
     opt(
         "peering-priority",
