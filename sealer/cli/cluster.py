@@ -26,6 +26,7 @@ from sealer.keys import SealingCertificate
 from sealer.manifests import SCOPE_ANNOTATIONS
 from sealer.scope import Scope
 from sealer.sealedsecret import SealedSecret
+from sealer.secretrules import check_size
 
 
 @click.command()
@@ -69,6 +70,7 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
     """Well-formed, coherent scope, and each item framed for the certificate's key size."""
     sealed = SealedSecret.from_manifest(obj)
     _check_scope_annotations(obj, sealed)
+    _check_target(sealed)
     if sealed.scope is not Scope.CLUSTER_WIDE and not sealed.namespace:
         raise ManifestError(
             "is required for strict and namespace-wide scopes",
@@ -95,6 +97,23 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
         if len(rest) < 16:
             raise ManifestError("too short to hold an AES-GCM tag", where=where)
     return sealed
+
+
+def _check_target(sealed: SealedSecret) -> None:
+    """The Secret is always the SealedSecret's name and namespace, whatever the template says
+    (as upstream): a template naming another is a mistake or an attempt, never what happens.
+    And a Secret the API server would refuse as too large is refused here already."""
+    template_meta = sealed.template.get("metadata") or {}
+    for part, actual in (("name", sealed.name), ("namespace", sealed.namespace)):
+        said = template_meta.get(part)
+        if said and actual and said != actual:
+            raise ManifestError(
+                f"says {said!r}, but the Secret is written with the SealedSecret's {part} "
+                f"{actual!r}",
+                where=f"{sealed.where}: spec.template.metadata.{part}",
+            )
+    sizes = [crypto.plaintext_size(blob) for blob in sealed.ciphertexts().values()]
+    check_size(sum(sizes), f"{sealed.where}: spec.encryptedData")
 
 
 def _check_scope_annotations(obj: dict[str, Any], sealed: SealedSecret) -> None:
