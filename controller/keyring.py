@@ -242,16 +242,26 @@ class KeyManager:
             return await self.generate()
         return None
 
-    async def generate(self) -> KeyPair:
+    async def generate(self, seed: str | None = None) -> KeyPair:
         """A new RSA key and self-signed certificate, stored as upstream's ``writeKey`` does,
         under the :func:`successor_name` of the newest key: if another controller got there
-        first, its key is loaded and returned instead."""
+        first, its key is loaded and returned instead. With ``seed`` (a rotation request), the
+        name derives from it instead: whoever made the key for that request, it is returned."""
         cfg = self.config
         newest = self.keys.ring.newest
-        name = successor_name(cfg.key_prefix, newest.fingerprint if newest else None)
+        succeeded = (
+            f"request:{seed}" if seed is not None else newest.fingerprint if newest else None
+        )
+        name = successor_name(cfg.key_prefix, succeeded)
+
+        # A successor starts after its predecessor, even within the same second (certificate
+        # times are whole seconds): a tie would leave the ring's order, the sealing key, open.
+        start = self.clock().replace(microsecond=0)
+        if newest is not None and start <= newest.created:
+            start = newest.created.replace(microsecond=0) + dt.timedelta(seconds=1)
 
         def make() -> tuple[KeyPair, bytes]:
-            key, cert = keys.generate(cfg.key_size, cfg.key_ttl, cfg.my_cn)
+            key, cert = keys.generate(cfg.key_size, cfg.key_ttl, cfg.my_cn, now=start)
             pair = KeyPair(key, keys.certificate_from_x509(cert))
             return pair, digest.derive_key(key)
 
@@ -267,6 +277,8 @@ class KeyManager:
         except ApiError as exc:
             if not exc.conflict:
                 raise
+            if seed is not None and (ours := await self._load(name)) is not None:
+                return ours  # made for this request already (another replica, or before a crash)
             if (theirs := await self._adopt(name, newest)) is not None:
                 return theirs
             # The name is taken by something that does not succeed our newest key (a key made
@@ -283,6 +295,17 @@ class KeyManager:
         self.generated += 1
         log.info("new key written: %s/%s (%s)", cfg.key_namespace, name, pair.fingerprint)
         return pair
+
+    async def _load(self, name: str) -> KeyPair | None:
+        """The key Secret ``name``, loaded into the ring (None if it is not a key Secret)."""
+        secret = await self.cluster.get_secret(self.config.key_namespace, name)
+        if secret is None or not self.keys.is_key_secret(secret):
+            return None
+        source = await self._parse(secret)
+        if source is None:
+            return None
+        self.keys.put(source)
+        return source.pair
 
     async def _adopt(self, name: str, newest: KeyPair | None) -> KeyPair | None:
         """The key another controller stored as ``name``, if it is a key Secret that succeeds

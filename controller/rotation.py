@@ -83,7 +83,7 @@ class RotationRequests:
         if len(request) > MAX_REQUEST_ID:
             return {"error": f"request id longer than {MAX_REQUEST_ID} characters"}
         try:
-            pair = await self.key_manager.generate()
+            pair = await self.key_manager.generate(seed=request)
         except (SealerError, OSError) as exc:  # never carries key material
             log.error("key rotation %s failed: %s", request, exc)
             return {"error": f"making the new key failed: {exc}"}

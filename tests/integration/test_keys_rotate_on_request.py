@@ -9,6 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from controller.keyring import successor_name
+from sealer import keys
 from sealer.keyrotation import CONFIG_MAP, DONE_ANNOTATION, REQUEST_ANNOTATION
 from sealer.keys import KEY_STATE_ANNOTATION, KeyPair, load_certificate
 from tests.integration.controller_fixtures import KEY_NS, sealed_secret, wait_for
@@ -73,12 +75,19 @@ def test_rotation_request_retirement_and_the_keys_endpoint(
     wait_for(lambda: again.runtime.ready or None, what="restarted")
     assert len(again.runtime.ring) == 2 and again.runtime.rotation.rotations == 0
 
+    # a key already made for a request (by another replica, or before a crash) answers it
+    made = successor_name("sealed-secrets-key", "request:r2")
+    kube_api.create(keys.key_secret(key_pairs[1], KEY_NS, "sealed-secrets-key", name=made))
+    request(kube_api, "r2")
+    assert answer(kube_api, "r2")["fingerprint"] == key_pairs[1].fingerprint
+    assert again.runtime.key_manager.generated == 0 and len(again.runtime.ring) == 3
+
     # retired: still decrypts (a change sealed to the old key unseals), never sealed to
     kube_api.patch("secrets", "sealed-secrets-key00000",
                    {"metadata": {"annotations": {KEY_STATE_ANNOTATION: "retired"}}}, KEY_NS)
     wait_for(lambda: again.runtime.ring.retired or None, what="retired key seen")
     assert again.runtime.ring.retired == {old.fingerprint}
-    assert again.runtime.ring.newest.fingerprint == new_fp and len(again.runtime.ring) == 2
+    assert again.runtime.ring.newest.fingerprint == new_fp and len(again.runtime.ring) == 3
     kube_api.patch("sealedsecrets", "db", {"spec": sealed_secret(
         old, "team-a", "db", {"pw": b"v2"})["spec"]}, "team-a")
     again.wait_secret("team-a", "db", lambda s: s["data"]["pw"] == "djI=")

@@ -133,7 +133,7 @@ class FakeKeys:
     def __init__(self, pair: KeyPair, fail: bool = False) -> None:
         self.pair, self.fail, self.made = pair, fail, 0
 
-    async def generate(self) -> KeyPair:
+    async def generate(self, seed: str | None = None) -> KeyPair:
         if self.fail:
             raise ClusterError("the API server said no (HTTP 403)")
         self.made += 1
