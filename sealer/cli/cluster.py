@@ -100,18 +100,9 @@ def check_offline(obj: dict[str, Any], cert: SealingCertificate | None) -> Seale
 
 
 def _check_target(sealed: SealedSecret) -> None:
-    """The Secret is always the SealedSecret's name and namespace, whatever the template says
-    (as upstream): a template naming another is a mistake or an attempt, never what happens.
-    And a Secret the API server would refuse as too large is refused here already."""
-    template_meta = sealed.template.get("metadata") or {}
-    for part, actual in (("name", sealed.name), ("namespace", sealed.namespace)):
-        said = template_meta.get(part)
-        if said and actual and said != actual:
-            raise ManifestError(
-                f"says {said!r}, but the Secret is written with the SealedSecret's {part} "
-                f"{actual!r}",
-                where=f"{sealed.where}: spec.template.metadata.{part}",
-            )
+    """A Secret the API server would refuse as too large is refused here already. (A template
+    naming another Secret is not an error: the controller, as upstream, writes the Secret under
+    the SealedSecret's own name and namespace, and a copy renamed on purpose is common.)"""
     sizes = [crypto.plaintext_size(blob) for blob in sealed.ciphertexts().values()]
     check_size(sum(sizes), f"{sealed.where}: spec.encryptedData")
 
