@@ -124,8 +124,9 @@ def test_one_replica_acts_the_other_takes_over(controller: ControllerFactory,
     wait_for(lambda: all_synced(kube_api, names), what="every SealedSecret synced")
     assert data_of(kube_api.get("secrets", names[0], "default") or {}) == {"n": b"changed"}
     assert data_of(kube_api.get("secrets", names[5], "default") or {}) == {"n": b"after"}
-    assert second.counters.writes >= 1  # at least the one made after the first had gone
-    assert first.counters.writes + second.counters.writes >= 7  # nothing lost in between
+    # at least the one made after the first had gone (a write the first had in flight when it
+    # stopped may have landed uncounted: the second then finds that Secret up to date)
+    assert second.counters.writes >= 1
     assert list(peers(kube_api)) == [next(iter(peers(kube_api)))]  # the first left the object
     assert get(second_url + "/v1/cert.pem") == (200, pair.certificate.pem)
 
