@@ -135,9 +135,24 @@ def stage(run: Run) -> None:
     run.thread.call(lambda: run.thread.runtime.wait_idle(30), 40)
 
 
-@pytest.mark.parametrize("case", [c for c in CONTROLLER_CASES if c.controller != SYNCED],
-                         ids=lambda c: c.name)
-def test_refused_with_reason_event_metric_and_the_secret_untouched(run: Run, case: Case) -> None:
+def test_the_corpus_against_one_controller(run: Run, subtests: pytest.Subtests) -> None:
+    """One test, so that one xdist worker starts the controller and runs the corpus once."""
+    for case in CONTROLLER_CASES:
+        if case.controller != SYNCED:
+            with subtests.test(msg=f"refused: {case.name}"):
+                refused_with_reason_event_metric_and_the_secret_untouched(run, case)
+    checks = [accepted_cases_write_only_their_own_secret,
+              every_good_object_is_unsealed_and_metrics_count_the_rest,
+              it_keeps_serving_new_objects]
+    for check in checks:
+        with subtests.test(msg=check.__name__):
+            check(run)
+    for case in CASES:
+        with subtests.test(msg=f"verify: {case.name}"):
+            verify_refuses_what_the_controller_refuses(run, case)
+
+
+def refused_with_reason_event_metric_and_the_secret_untouched(run: Run, case: Case) -> None:
     cond = run.condition(case.namespace, case.name)
     assert cond["status"] == "False" and cond["reason"] == case.controller
     message = cond["message"]
@@ -162,7 +177,7 @@ def test_refused_with_reason_event_metric_and_the_secret_untouched(run: Run, cas
     assert gauge == -1.0
 
 
-def test_accepted_cases_write_only_their_own_secret(run: Run) -> None:
+def accepted_cases_write_only_their_own_secret(run: Run) -> None:
     secrets: dict[str, Obj] = {}
     for case in CONTROLLER_CASES:
         if case.controller == SYNCED:
@@ -181,7 +196,7 @@ def test_accepted_cases_write_only_their_own_secret(run: Run) -> None:
     assert len(run.thread.runtime.ring) == 1
 
 
-def test_every_good_object_is_unsealed_and_metrics_count_the_rest(run: Run) -> None:
+def every_good_object_is_unsealed_and_metrics_count_the_rest(run: Run) -> None:
     for i in range(GOOD_COUNT):
         name = f"good-{i:02d}"
         secret = run.api.get("secrets", name, GOOD_NS)
@@ -197,7 +212,7 @@ def test_every_good_object_is_unsealed_and_metrics_count_the_rest(run: Run) -> N
     assert not [e for e in run.api.list("events", GOOD_NS) if e["type"] == "Warning"]
 
 
-def test_it_keeps_serving_new_objects(run: Run) -> None:
+def it_keeps_serving_new_objects(run: Run) -> None:
     run.api.create(good(run.keys, "after-the-storm", GOOD_NS))
     secret = wait_for(lambda: run.api.get("secrets", "after-the-storm", GOOD_NS),
                       what="a new object after the corpus")
@@ -214,8 +229,7 @@ def verify(run: Run, body: bytes) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_verify_refuses_what_the_controller_refuses(run: Run, case: Case) -> None:
+def verify_refuses_what_the_controller_refuses(run: Run, case: Case) -> None:
     built = case.build(run.keys)
     body = built if isinstance(built, bytes) else json.dumps(built).encode()
     status, text = verify(run, body)

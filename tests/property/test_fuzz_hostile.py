@@ -10,7 +10,7 @@ succeeds or raises its one documented error (never a crash, a hang or a value in
   objects: success, ``kopf.TemporaryError`` or ``kopf.PermanentError``; no value in any status
   or Event, and a Secret written only under the object's own name.
 
-``SEALER_FUZZ_EXAMPLES`` sets the examples per property (default 400: about 2,500 cases in the
+``SEALER_FUZZ_EXAMPLES`` sets the examples per property (default 750: 3,000 cases in the
 suite); a long run is ``SEALER_FUZZ_EXAMPLES=100000 pytest tests/property -k fuzz``.
 """
 
@@ -32,17 +32,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from controller.api import RequestError, parse_sealed_secret
+from controller.config import Config
+from controller.events import EventRecorder
+from controller.keyring import ClusterKeys, load_source
+from controller.metrics import Metrics
 from controller.reencrypt import reencrypt
+from controller.unsealer import Unsealer
 from sealer import crypto, documents, keys
 from sealer.errors import ManifestError, SealerError
 from sealer.keys import KEY_LABEL, KeyRing
 from sealer.scope import CLUSTER_WIDE_ANNOTATION, NAMESPACE_WIDE_ANNOTATION, Scope
 from sealer.sealedsecret import SealedSecret, unseal
-from tests.integration.controller_fixtures import sealed_secret
-from tests.unit.test_controller_unsealer import make, put
+from tests.integration.controller_fixtures import key_secret, sealed_secret
+from tests.unit.test_controller_unsealer import FakeCluster, InlinePool, put
 
 Obj = dict[str, Any]
-EXAMPLES = int(os.environ.get("SEALER_FUZZ_EXAMPLES", "400"))
+EXAMPLES = int(os.environ.get("SEALER_FUZZ_EXAMPLES", "750"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.filter_too_much])
@@ -195,10 +200,24 @@ def test_fuzz_from_manifest_and_unseal(obj: Obj) -> None:
 _LOOP = asyncio.new_event_loop()
 
 
+_KEYS = ClusterKeys("kube-system", "sealed-secrets-key")
+_KEYS.replace([load_source(key_secret(PAIR, "k0"))])
+_METRICS = Metrics()
+
+
+def _unsealer() -> tuple[Unsealer, FakeCluster, dict[Any, Obj]]:
+    """``make`` without re-parsing the key and a new metrics registry per example."""
+    cluster, bodies = FakeCluster(), {}
+    unsealer = Unsealer(Config(), cluster, _KEYS, InlinePool(),  # type: ignore[arg-type]
+                        _METRICS, EventRecorder(cluster), bodies,  # type: ignore[arg-type]
+                        now=lambda: "T")
+    return unsealer, cluster, bodies
+
+
 @FUZZ
 @given(obj=mutated())
 def test_fuzz_one_reconciliation(obj: Obj) -> None:
-    unsealer, cluster, bodies = make([PAIR])
+    unsealer, cluster, bodies = _unsealer()
     obj.setdefault("metadata", {})
     if not isinstance(obj["metadata"], dict):
         obj["metadata"] = {}
