@@ -4,6 +4,7 @@ obeyed, and nobody who can create SealedSecrets in the key namespace can plant a
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import kopf
@@ -95,3 +96,30 @@ async def test_no_key_can_be_planted_in_the_key_namespace(
 def test_a_write_plan_never_shows_its_values(pair: KeyPair) -> None:
     write = reconcile.Write({"data": {"pw": "aHVudGVyMi12YWx1ZQ=="}}, create=True)
     assert "aHVudGVy" not in repr(write) and "create=True" in repr(write)
+
+
+class LostAnswer(FakeCluster):
+    """Creates the Secret, then fails as a timed-out request would: the write is made."""
+
+    async def create_secret(self, namespace: str, body: Obj) -> Obj:
+        await super().create_secret(namespace, body)
+        raise ApiError(0, "ServerTimeoutError", "no answer")
+
+
+async def test_a_key_whose_creation_answer_was_lost_is_not_made_twice() -> None:
+    from tests.unit.test_controller_unsealer import manager
+
+    cluster = LostAnswer()
+    km, _ = manager(cluster, key_renew_period=dt.timedelta(0))
+    await km.load()
+    with pytest.raises(ApiError):
+        await km.ensure_fresh(at_start=True)  # kopf retries the startup...
+    assert len(cluster.secrets) == 1
+    await km.load()  # ...which loads the keys first: the one made is there
+    assert await km.ensure_fresh(at_start=True) is None
+    assert len(cluster.secrets) == 1 and len(km.keys.ring) == 1
+    # while running, the key Secret's watch event puts it in the ring before any retry
+    km2, _ = manager(cluster, key_renew_period=dt.timedelta(0))
+    (stored,) = cluster.secrets.values()
+    assert await km2.on_secret("ADDED", stored)
+    assert await km2.ensure_fresh() is None and len(cluster.secrets) == 1
