@@ -13,9 +13,9 @@ import click
 import yaml
 
 from sealer import certsource, drift, repoconfig, sealedfiles
-from sealer.cli.options import cluster_options
+from sealer.cli.options import Cluster, cluster_options, make_cluster
 from sealer.errors import SealerError
-from sealer.kube import Controller, KubeClient, current_namespace
+from sealer.kube import current_namespace
 from sealer.repoconfig import ClusterConfig
 
 
@@ -41,6 +41,7 @@ def diff(paths: tuple[Path, ...], **kw: Any) -> None:
     reading SealedSecrets is the only right needed (and the controller's certificate, for
     stale). Exit 0 when everything is in sync, 1 when anything diverges.
     """
+    given = make_cluster(kw)
     config = repoconfig.discover()
     targets: list[ClusterConfig | None] = list(
         config.select(kw["clusters"], every=kw["all_clusters"])
@@ -48,7 +49,7 @@ def diff(paths: tuple[Path, ...], **kw: Any) -> None:
     results: list[drift.Drift] = []
     for target in targets:
         tree = list(paths) or (target.tree_paths() if target else [Path(".")])
-        results += _one(tree, target, kw)
+        results += _one(tree, target, given.within(target), kw)
     _print(results, kw["fmt"], named=any(targets))
     counts = Counter(r.state for r in results)
     click.echo(", ".join(f"{counts[s]} {s}" for s in drift.STATES if counts[s]) or "nothing",
@@ -57,30 +58,25 @@ def diff(paths: tuple[Path, ...], **kw: Any) -> None:
         raise SystemExit(1)
 
 
-def _one(tree: list[Path], target: ClusterConfig | None, kw: dict[str, Any]) -> list[drift.Drift]:
-    kubeconfig = (target.kubeconfig_path() if target else None) or kw["kubeconfig"]
-    context = (target.context if target else None) or kw["context"]
-    controller = Controller(
-        (target.controller_name if target else None) or kw["controller_name"],
-        (target.controller_namespace if target else None) or kw["controller_namespace"],
-    )
+def _one(tree: list[Path], target: ClusterConfig | None, where: Cluster,
+         kw: dict[str, Any]) -> list[drift.Drift]:  # fmt: skip
     scan = sealedfiles.scan(tree)
     for bad in scan.unreadable:
         click.echo(f"warning: {bad.reason}", err=True)
-    client = KubeClient.from_kubeconfig(kubeconfig, context)
-    default = current_namespace(kubeconfig, context)
+    client = where.client()
+    default = current_namespace(where.kubeconfig, where.context)
     namespaces = None if kw["all_namespaces"] else {d.namespace or default for d in scan.sealed}
     live = drift.list_sealed(client, namespaces) if namespaces != set() else []
-    newest = _newest(kw["cert"] or (target.cert_source() if target else None), client, controller)
+    newest = _newest(kw["cert"] or (target.cert_source() if target else None), where)
     found = drift.compare(scan.sealed, live, newest=newest, default_namespace=default,
                           namespaces=namespaces)  # fmt: skip
     name = target.name if target else None
     return [_relative(d, name) for d in found]
 
 
-def _newest(source: str | None, client: KubeClient, controller: Controller) -> str | None:
+def _newest(source: str | None, where: Cluster) -> str | None:
     try:
-        return certsource.certificate(source, lambda: client, controller).fingerprint
+        return certsource.certificate(source, where.client, where.controller).fingerprint
     except SealerError as exc:
         click.echo(f"warning: stale objects not checked: {exc}", err=True)
         return None

@@ -12,7 +12,6 @@ import click
 from sealer import certsource, fleet, pins, repoconfig
 from sealer.cli.options import Cluster
 from sealer.keys import SealingCertificate
-from sealer.kube import Controller
 from sealer.repoconfig import ClusterConfig, RepoConfig
 from sealer.scope import Scope
 
@@ -58,21 +57,14 @@ def seal(kw: dict[str, Any], config: RepoConfig, secrets: list[dict[str, Any]],
     """Seal ``secrets`` for the chosen clusters and write every file, or none."""
     chosen = config.select(kw["pin_cluster"], every=bool(not kw["pin_cluster"]))
 
-    def place(c: ClusterConfig) -> Cluster:
-        return Cluster(
-            c.kubeconfig_path() or defaults.kubeconfig, c.context or defaults.context,
-            Controller(c.controller_name or defaults.controller.name,
-                       c.controller_namespace or defaults.controller.namespace),
-        )  # fmt: skip
-
     def certificate(c: ClusterConfig) -> SealingCertificate:
-        where = place(c)
+        where = defaults.within(c)
         sealing = certsource.pinned_certificate(
             kw["cert"], where.client, where.controller, pins.selected(config.path, c.name))
         return sealing
 
     def prepared(secret: Mapping[str, Any], c: ClusterConfig) -> Mapping[str, Any]:
-        return prepare(dict(secret), scope, kw["name"], kw["namespace"], place(c))
+        return prepare(dict(secret), scope, kw["name"], kw["namespace"], defaults.within(c))
 
     outputs = fleet.seal_for_clusters(secrets, chosen, certificate, prepared, scope=scope,
                                       allow_empty=kw["allow_empty_data"])  # fmt: skip

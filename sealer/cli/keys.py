@@ -17,6 +17,7 @@ from sealer import (
     keyrotation,
     keysecrets,
     pins,
+    repoconfig,
     retirement,
     sealedfiles,
 )
@@ -199,6 +200,9 @@ def restore(**kw: Any) -> None:
     help="list every object and file ever sealed to it: their values must change",
 )
 @key_namespace_option
+@click.option("--cluster", "pin_cluster", envvar="SEALER_CLUSTER", metavar="NAME",
+              help="a cluster of .sealer.yaml: reached as it says, and (without --repo) its "
+              "paths are the sealed files checked")  # fmt: skip
 @cluster_options
 def retire(**kw: Any) -> None:
     """Stop sealing to a key; with --delete, delete it once nothing depends on it.
@@ -207,6 +211,9 @@ def retire(**kw: Any) -> None:
     or any sealed file under --repo, may still need it; they are listed.
     """
     cluster = make_cluster(kw)
+    named = kw.pop("pin_cluster")
+    if named and not kw["repos"] and not kw["no_repo"]:
+        kw["repos"] = tuple(repoconfig.discover().cluster(named).tree_paths())
     namespace = _key_namespace(kw, cluster)
     if kw["delete"] and not (kw["repos"] or kw["no_repo"]):
         raise click.UsageError("--delete needs --repo DIR (or --no-repo if no sealed file exists)")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
-from sealer import documents, pins
+from sealer import documents, pins, repoconfig
 from sealer.errors import ManifestError
 from sealer.kube import (
     DEFAULT_CONTROLLER_NAME,
@@ -19,6 +19,7 @@ from sealer.kube import (
     KubeClient,
 )
 from sealer.pins import ClusterPins
+from sealer.repoconfig import ClusterConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 SCOPES = ("strict", "namespace-wide", "cluster-wide")
@@ -37,6 +38,20 @@ class Cluster:
         if self._client is None:
             self._client = KubeClient.from_kubeconfig(self.kubeconfig, self.context)
         return self._client
+
+    def within(self, named: ClusterConfig | None) -> Cluster:
+        """Where a cluster of ``.sealer.yaml`` is: its ``kubeconfig``, ``context``,
+        ``controllerName`` and ``controllerNamespace`` where set, else these."""
+        if named is None:
+            return self
+        return Cluster(
+            named.kubeconfig_path() or self.kubeconfig,
+            named.context or self.context,
+            Controller(
+                named.controller_name or self.controller.name,
+                named.controller_namespace or self.controller.namespace,
+            ),
+        )
 
 
 def cluster_options(fn: F) -> F:
@@ -68,13 +83,20 @@ def cluster_options(fn: F) -> F:
     return fn
 
 
-def make_cluster(kw: dict[str, Any]) -> Cluster:
-    """Pop the cluster options out of a command's keyword arguments."""
-    return Cluster(
+def make_cluster(kw: dict[str, Any], start: Path | None = None) -> Cluster:
+    """Pop the cluster options out of a command's keyword arguments. A ``--cluster NAME`` (left
+    in place for the pins) that ``.sealer.yaml`` (from ``start`` up) describes is reached as it
+    says (:meth:`Cluster.within`): naming the cluster is enough."""
+    given = Cluster(
         kubeconfig=kw.pop("kubeconfig"),
         context=kw.pop("context"),
         controller=Controller(kw.pop("controller_name"), kw.pop("controller_namespace")),
     )
+    name = kw.get("pin_cluster")
+    if not isinstance(name, str):  # none, or several: each placed on its own
+        return given
+    # not described (yet: ``--pin`` may be adding it): the command line says where it is
+    return given.within(repoconfig.discover(start).clusters.get(name))
 
 
 cluster_pins_option = click.option(

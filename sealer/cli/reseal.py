@@ -37,8 +37,9 @@ def reseal(**kw: Any) -> None:
     stay byte for byte. A second run changes nothing. With --check (and --cert, or the cert of
     .sealer.yaml, no cluster is needed) nothing is changed.
     """
-    cluster = make_cluster(kw)
-    trusted = cluster_pins(kw, kw["paths"][0] if kw["paths"][0].is_dir() else None)
+    start = kw["paths"][0] if kw["paths"][0].is_dir() else None
+    cluster = make_cluster(kw, start)
+    trusted = cluster_pins(kw, start)
     sealing = certsource.pinned_certificate(kw["cert"], cluster.client, cluster.controller, trusted)
     plan = resealing.plan(sealedfiles.scan(kw["paths"]), sealing.fingerprint)
     for skipped in plan.tree.unreadable:

@@ -65,8 +65,8 @@ def seal(**kw: Any) -> None:
     With several --cluster (or --all-clusters, or one whose output pattern is set), each
     Secret is sealed once per cluster into that cluster's file.
     """
-    cluster = make_cluster(kw)
     per_cluster = fleet.wanted(kw)
+    cluster = make_cluster(kw)
     trusted = cluster_pins(kw) if per_cluster is None else None
     scope = Scope(kw["scope"]) if kw["scope"] else None
     if kw["from_file"] and not kw["raw"]:

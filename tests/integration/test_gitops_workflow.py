@@ -22,6 +22,7 @@ from sealer import documents
 from sealer.cli.main import cli
 from sealer.keys import KeyPair
 from sealer.manifests import seal_secret
+from sealer.scope import KEY_FINGERPRINT_ANNOTATION
 from tests.integration.controller_fixtures import KEY_NS, Controller, key_secret, wait_for
 from tests.integration.e2e_backend import free_port, serve_controller
 from tests.support import KubeAPI
@@ -228,3 +229,62 @@ def test_one_secret_sealed_for_two_clusters(
     assert file_a.read_text() == before_a and file_b.read_text() == before
     assert run("seal", "--cluster", "a", "--cluster", "b", "-w", "x.yaml",
                input=yaml.safe_dump(secret("db")))[0] == 2  # fmt: skip
+
+
+def test_key_rotation_for_one_cluster_named_in_sealer_yaml(
+    controller: Callable[..., Controller], kube_api: KubeAPI, kubeconfig: Path,
+    key_pairs: tuple[KeyPair, KeyPair], second: SecondCluster, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--cluster b`` alone reaches cluster b as .sealer.yaml describes it (no --kubeconfig, and
+    the default kubeconfig points nowhere): rotate, reseal and retire touch b only."""
+    port = free_port()
+    controller(keys=[key_pairs[0]], listen_addr=f"127.0.0.1:{port}")
+    serve_controller(kube_api, f"http://127.0.0.1:{port}")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    pattern = "clusters/{cluster}/{namespace}/{name}.yaml"
+    (repo / ".sealer.yaml").write_text(yaml.safe_dump({"clusters": {
+        "a": {"kubeconfig": str(kubeconfig), "output": pattern, "paths": ["clusters/a"],
+              "pins": [key_pairs[0].fingerprint]},
+        "b": {"kubeconfig": str(second.kubeconfig), "output": pattern, "paths": ["clusters/b"],
+              "pins": [key_pairs[1].fingerprint]},
+    }}))  # fmt: skip
+    monkeypatch.chdir(repo)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nowhere"))
+    for name in ("SEALER_KUBECONFIG", "SEALER_CONTEXT", "SEALER_CLUSTER"):
+        monkeypatch.delenv(name, raising=False)
+    assert run("seal", "--all-clusters", input=yaml.safe_dump(secret("db")))[0] == 0
+    file_a, file_b = repo / "clusters/a/team-a/db.yaml", repo / "clusters/b/team-a/db.yaml"
+    kube_api.create(documents.load(file_a.read_text())[0])
+    second.api.create(documents.load(file_b.read_text())[0])
+    second.handle.wait_condition(NS, "db", "True")
+    before_a, keys_a = file_a.read_text(), len(kube_api.list("secrets", KEY_NS))
+
+    code, out, err = run("keys", "rotate", "--cluster", "b", "--pin")
+    assert code == 0, err
+    new = next(line.split()[3] for line in err.splitlines() if line.startswith("new sealing key"))
+    assert new not in (key_pairs[0].fingerprint, key_pairs[1].fingerprint)
+    assert "BEGIN CERTIFICATE" in out
+    assert new in yaml.safe_load((repo / ".sealer.yaml").read_text())["clusters"]["b"]["pins"]
+
+    # the old key is still needed by b's file and b's object: deletion is refused
+    code, out, err = run("keys", "retire", key_pairs[1].fingerprint, "--cluster", "b", "--delete")
+    assert code == 1 and "refusing to delete" in err
+    assert "clusters/b/team-a/db.yaml" in err and f"{NS}/db" in err
+
+    code, _, err = run("reseal", "clusters/b", "--cluster", "b")
+    assert code == 0, err
+    resealed = documents.load(file_b.read_text())[0]
+    assert resealed["metadata"]["annotations"][KEY_FINGERPRINT_ANNOTATION] == new
+    assert file_a.read_text() == before_a
+    second.api.patch("sealedsecrets", "db", {"spec": resealed["spec"]}, NS)
+    wait_for(lambda: (second.api.get("sealedsecrets", "db", NS) or {}).get("status", {})
+             .get("keyFingerprints") == [new] or None, what="b unsealed with its new key")
+
+    code, out, err = run("keys", "retire", key_pairs[1].fingerprint, "--cluster", "b", "--delete")
+    assert code == 0, err
+    assert "deleted Secret kube-system/sealed-secrets-key-b" in out
+    assert [s["metadata"]["name"] for s in second.api.list("secrets", KEY_NS)
+            if s["metadata"]["name"] == "sealed-secrets-key-b"] == []
+    assert len(kube_api.list("secrets", KEY_NS)) == keys_a and file_a.read_text() == before_a
