@@ -112,6 +112,32 @@ class Unsealer:
         except ManifestError as exc:
             await self._fail(body, events.ERR_UNSEAL_FAILED, f"Failed to unseal: {exc}", "unseal")
             raise kopf.PermanentError(str(exc)) from None
+        # Never handled by a controller (no status): its Secret is most likely still to be made,
+        # so create it without reading first (one request less per new object); if it exists
+        # after all, the create is refused and we read it then. Not when status is off (every
+        # object would look new: a restart would decrypt them all), nor on a retry.
+        fresh = self.config.update_status and not attempt and not body.get("status")
+        live = None if fresh else await self._read_owned(key, body, sealed)
+        inputs = reconcile.inputs(body, sealed)
+        if live is not None and reconcile.in_sync(live, sealed, inputs, self.keys.hmac_key):
+            self.counters.in_sync += 1
+            await self._succeed(body, None, posted=False)
+            return "in-sync"
+        unsealed = await self._unseal(body, sealed, live)
+        newest = self.keys.ring.newest
+        fp = min(unsealed.keys) if unsealed.keys else (newest.fingerprint if newest else None)
+        hmac_key = self.keys.hmac_key(fp) if fp else None
+        write = reconcile.plan(live, unsealed.secret, sealed, inputs, hmac_key, fp)
+        if write is not None and not await self._write(key, body, write, unsealed, attempt, fresh):
+            live = await self._read_owned(key, body, sealed)  # it existed: decide on it
+            write = reconcile.plan(live, unsealed.secret, sealed, inputs, hmac_key, fp)
+            if write is not None:
+                await self._write(key, body, write, unsealed, attempt)
+        await self._succeed(body, unsealed.keys, posted=True)
+        return "written" if write is not None else "unchanged"
+
+    async def _read_owned(self, key: Key, body: Obj, sealed: SealedSecret) -> Obj | None:
+        """The Secret as it is (None: there is none), refused unless it is ours to write."""
         try:
             live = await self.cluster.get_secret(*key)
         except ApiError as exc:
@@ -123,20 +149,7 @@ class Unsealer:
             message = reconcile.unmanaged_message(key[1])
             await self._fail(body, events.ERR_UPDATE_FAILED, message, "unmanaged")
             raise kopf.TemporaryError(message, delay=None)
-        inputs = reconcile.inputs(body, sealed)
-        if live is not None and reconcile.in_sync(live, sealed, inputs, self.keys.hmac_key):
-            self.counters.in_sync += 1
-            await self._succeed(body, None, posted=False)
-            return "in-sync"
-        unsealed = await self._unseal(body, sealed, live)
-        newest = self.keys.ring.newest
-        fp = min(unsealed.keys) if unsealed.keys else (newest.fingerprint if newest else None)
-        hmac_key = self.keys.hmac_key(fp) if fp else None
-        write = reconcile.plan(live, unsealed.secret, sealed, inputs, hmac_key, fp)
-        if write is not None:
-            await self._write(key, body, write, unsealed, attempt)
-        await self._succeed(body, unsealed.keys, posted=True)
-        return "written" if write is not None else "unchanged"
+        return live
 
     async def _unseal(
         self, body: Obj, sealed: SealedSecret, live: Mapping[str, Any] | None
@@ -163,14 +176,24 @@ class Unsealer:
         return unsealed
 
     async def _write(
-        self, key: Key, body: Obj, write: reconcile.Write, unsealed: Unsealed, attempt: int
-    ) -> None:
+        self,
+        key: Key,
+        body: Obj,
+        write: reconcile.Write,
+        unsealed: Unsealed,
+        attempt: int,
+        unread: bool = False,
+    ) -> bool:
+        """Create or replace the Secret; False (nothing written) when ``unread``, the Secret
+        not read first, and a create finds one there."""
         try:
             if write.create:
                 result = await self.cluster.create_secret(key[0], write.secret)
             else:
                 result = await self.cluster.replace_secret(key[0], key[1], write.secret)
         except ApiError as exc:
+            if unread and write.create and exc.conflict:
+                return False
             immutable = exc.immutable
             if immutable:
                 message = reconcile.immutable_message(*key)
@@ -188,6 +211,7 @@ class Unsealer:
         self.written[key] = str((result.get("metadata") or {}).get("resourceVersion") or "")
         self.counters.writes += 1
         log.info("%s Secret %s/%s", "created" if write.create else "updated", *key)
+        return True
 
     async def _fail(self, body: Obj, reason: str, message: str, metric: str) -> None:
         key = _key(body)

@@ -211,10 +211,10 @@ def test_watch_streams_cut_midway(controller: ControllerFactory, kube_api: KubeA
 def test_object_deleted_while_it_is_handled(controller: ControllerFactory, kube_api: KubeAPI,
                                             key_pairs: tuple[KeyPair, ...]) -> None:
     ctl = controller([key_pairs[0]])
-    slow = kube_api.inject(verb="get", resource="secrets", name="doomed", status=None,
+    slow = kube_api.inject(verb="create", resource="secrets", status=None,
                            delay=0.5, times=1)
     kube_api.create(sealed_secret(key_pairs[0], NS, "doomed", items("doomed")))
-    wait_for(lambda: slow.hits == 1, what="the controller reading the Secret")
+    wait_for(lambda: slow.hits == 1, what="the controller writing the Secret")
     kube_api.delete("sealedsecrets", "doomed", NS)
     ctl.idle()
     expected = create_all(kube_api, key_pairs[0], 2)  # it keeps serving
