@@ -84,7 +84,7 @@ class Controller:
             [str(BIN / "sealer-controller"), "--kubeconfig", str(kubeconfig),
              "--key-namespace", KEY_NS, "--listen-addr", "",
              "--listen-metrics-addr", f"127.0.0.1:{self.port}", "--key-renew-period", "0",
-             "--log-level", "WARNING"],
+             "--log-level", "WARNING", *os.environ.get("SEALER_BENCH_CONTROLLER_ARGS", "").split()],
             stdout=log.open("ab"), stderr=subprocess.STDOUT)
         self.started = time.perf_counter()
         self.spy: subprocess.Popen[bytes] | None = None

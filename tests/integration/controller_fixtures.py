@@ -169,6 +169,13 @@ class Controller:
 ControllerFactory = Callable[..., Controller]
 
 
+def new_watches(api: KubeAPI, before: Sequence[object] = ()) -> list[object]:
+    """The watch streams open now that were not in ``before`` (a stopped controller's streams
+    may still be closing: counting all of them would miss the new ones)."""
+    return [w for w in api.call(lambda: list(api.emulator.hub.watchers))
+            if not any(w is old for old in before)]
+
+
 def data_of(secret: Mapping[str, Any]) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
 
@@ -195,7 +202,7 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
             "reconcile_workers": 4,
             **overrides,
         }
-        watches = kube_api.open_watches
+        before = new_watches(kube_api)
         thread = OperatorThread(Config(**options), settings=quick_settings())
         handle = Controller(kube_api, thread.start())
         started.append(handle)
@@ -208,7 +215,7 @@ def controller(kube_api: KubeAPI, kubeconfig: Path) -> Iterator[ControllerFactor
         streams = 3 * len({*options["namespaces"], options["key_namespace"]}) if namespaced else 4
         if options.get("peering"):
             streams = 1 if namespaced else 2
-        wait_for(lambda: kube_api.open_watches >= watches + streams, what="kopf watching")
+        wait_for(lambda: len(new_watches(kube_api, before)) >= streams, what="kopf watching")
         return handle
 
     yield start

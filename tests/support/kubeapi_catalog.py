@@ -41,6 +41,12 @@ def version_priority(version: str) -> tuple[int, int, int, str]:
     return (stage, -int(m[1]), -int(m[3] or 0), version)
 
 
+@functools.lru_cache(maxsize=1024)
+def kmock_resource(group: str | None, version: str | None, plural: str | None) -> kmock.resource:
+    """``kmock.resource`` made once per name: its checks cost more than a request's work."""
+    return kmock.resource(group, version, plural)
+
+
 @dataclass(frozen=True)
 class ResourceType:
     """One served group/version/plural with everything the emulator needs to know about it."""
@@ -67,7 +73,7 @@ class ResourceType:
     @property
     def storage(self) -> kmock.resource:
         """The key objects are stored under in kmock: one per group+plural, whatever the version."""
-        return kmock.resource(self.group, self.storage_version or self.version, self.plural)
+        return kmock_resource(self.group, self.storage_version or self.version, self.plural)
 
     @property
     def qualified(self) -> str:

@@ -17,7 +17,7 @@ import aiohttp.web
 import attrs
 import kmock
 
-from tests.support.kubeapi_catalog import Catalog
+from tests.support.kubeapi_catalog import Catalog, kmock_resource
 from tests.support.kubeapi_hooks import (
     Fault,
     FaultSet,
@@ -104,7 +104,7 @@ class StandinEmulator(Reads, Writes, kmock.KubernetesEmulator):
             headers=dict(raw.headers), cookies=dict(raw.cookies), body=body,
             text=body.decode("utf-8", errors="replace"), data=decode(raw.content_type, body),
             action=_ACTIONS.get(verb),
-            resource=kmock.resource(target.group, target.version, target.plural)
+            resource=kmock_resource(target.group, target.version, target.plural)
             if target and target.kind == "resource" else None,
             namespace=target.namespace if target else None,
             name=target.name if target else None,

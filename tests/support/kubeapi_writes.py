@@ -351,12 +351,25 @@ class Writes:
                     self._delete(rt, namespace, obj["metadata"]["name"], {}, dry=False)
 
     def _owners_gone(self, obj: Obj) -> bool:
-        refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+        meta = obj.get("metadata") or {}
+        refs = meta.get("ownerReferences") or []
         if not refs:
             return False
-        wanted = {ref.get("uid") for ref in refs}
-        return not any(not stored.deleted and stored.last.raw["metadata"].get("uid") in wanted
-                       for stored in self._objects.values())
+        for ref in refs:
+            # Looked up by kind and name (a scan of every object made each create O(n)).
+            group = str(ref.get("apiVersion") or "").rpartition("/")[0]
+            kinds = [rt for rt in self.catalog if (rt.group, rt.kind) == (group, ref.get("kind"))]
+            if not kinds:  # not served: found only by its uid
+                if any(not stored.deleted and stored.last.raw["metadata"].get("uid") == ref.get(
+                        "uid") for stored in self._objects.values()):  # fmt: skip
+                    return False
+                continue
+            for rt in kinds:
+                owner = self._current(rt, meta.get("namespace") if rt.namespaced else None,
+                                      str(ref.get("name") or ""))  # fmt: skip
+                if owner is not None and owner["metadata"].get("uid") == ref.get("uid"):
+                    return False
+        return True
 
     def _collect_dependents(self, owner_uid: str, policy: str) -> None:
         """The garbage collector: dependents of a gone owner are deleted, or orphaned."""
