@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import process_cpu
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -27,11 +27,6 @@ PREFIX = "sealed_secrets_controller_"
 COUNTERS = ("unseal_requests_total", "items_decrypted_total", "private_key_operations_total",
             "keys")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def peak_rss(pid: int) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -33,6 +32,7 @@ import yaml
 from sealer.kube import KubeClient
 from tests.integration.controller_fixtures import wait_for
 from tests.support.kubeapi import KubeAPI
+from tests.support.ports import free_port
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -142,11 +142,6 @@ class Backend:
 
         return self.wait(ready, f"Secret {namespace}/{name}")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serve_controller(api: KubeAPI, handle_url: str) -> None:

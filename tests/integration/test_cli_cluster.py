@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import socket
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -23,15 +22,11 @@ from sealer.keys import KeyPair
 from sealer.scope import KEY_FINGERPRINT_ANNOTATION
 from tests.integration.controller_fixtures import KEY_NS, wait_for
 from tests.support import KubeAPI
+from tests.support.ports import free_port
 
 SECRET = ("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: team-a}\n"
           "stringData: {password: pw-value-123}\n")
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

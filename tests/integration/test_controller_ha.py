@@ -41,10 +41,11 @@ from tests.integration.controller_fixtures import (
     wait_for,
 )
 from tests.integration.test_controller_keys import aged
-from tests.integration.test_controller_process import free_port, get
+from tests.integration.test_controller_process import get
 from tests.integration.test_keys_rotate_on_request import answer, request
 from tests.support.kopf_harness import quick_settings
 from tests.support.kubeapi import SEALEDSECRET_CRD, KubeAPI
+from tests.support.ports import free_port
 
 PEERING = "sealed-secrets-controller"
 ACTIVE = f"{KEY_LABEL}=active"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from collections.abc import Callable
 from typing import Any
@@ -12,12 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sealer.keys import KeyPair
 from tests.integration.controller_fixtures import sealed_secret, wait_for
 from tests.support import KubeAPI
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def scrape(port: int) -> dict[str, list[Any]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -16,12 +15,7 @@ from sealer import keys
 from sealer.keys import KEY_LABEL
 from tests.integration.controller_fixtures import KEY_NS, data_of, sealed_secret, wait_for
 from tests.support.kubeapi import KubeAPI
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.ports import free_port
 
 
 def get(url: str) -> tuple[int, bytes]:

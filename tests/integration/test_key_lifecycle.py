@@ -24,8 +24,9 @@ from sealer.cli.main import cli
 from sealer.keys import KEY_LABEL, KeyPair
 from sealer.scope import KEY_FINGERPRINT_ANNOTATION
 from tests.integration.controller_fixtures import KEY_NS, sealed_secret, wait_for
-from tests.integration.test_cli_cluster import controller_service, free_port, run
+from tests.integration.test_cli_cluster import controller_service, run
 from tests.support import KubeAPI
+from tests.support.ports import free_port
 
 SECRET = ("apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: team-a}\n"
           "stringData: {password: pw-value-123}\n")

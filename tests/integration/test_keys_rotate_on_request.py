@@ -14,7 +14,7 @@ from sealer import keys
 from sealer.keyrotation import CONFIG_MAP, DONE_ANNOTATION, REQUEST_ANNOTATION
 from sealer.keys import KEY_STATE_ANNOTATION, KeyPair, load_certificate
 from tests.integration.controller_fixtures import KEY_NS, sealed_secret, wait_for
-from tests.integration.test_cli_cluster import free_port
+from tests.support.ports import free_port
 
 
 def get(url: str) -> bytes:
