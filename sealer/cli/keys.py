@@ -210,10 +210,12 @@ def retire(**kw: Any) -> None:
     A retired key still decrypts. Deletion is refused while any SealedSecret in the cluster,
     or any sealed file under --repo, may still need it; they are listed.
     """
-    cluster = make_cluster(kw)
+    # Unlike `cert --pin`, which may be adding it, the cluster named must be described.
     named = kw.pop("pin_cluster")
-    if named and not kw["repos"] and not kw["no_repo"]:
-        kw["repos"] = tuple(repoconfig.discover().cluster(named).tree_paths())
+    described = repoconfig.discover().cluster(named) if named else None
+    cluster = make_cluster(kw).within(described)
+    if described is not None and not kw["repos"] and not kw["no_repo"]:
+        kw["repos"] = tuple(described.tree_paths())
     namespace = _key_namespace(kw, cluster)
     if kw["delete"] and not (kw["repos"] or kw["no_repo"]):
         raise click.UsageError("--delete needs --repo DIR (or --no-repo if no sealed file exists)")

@@ -24,10 +24,11 @@ from sealer.keys import KeyPair
 from sealer.manifests import seal_secret
 from sealer.scope import KEY_FINGERPRINT_ANNOTATION
 from tests.integration.controller_fixtures import KEY_NS, Controller, key_secret, wait_for
-from tests.integration.e2e_backend import free_port, serve_controller
+from tests.integration.e2e_backend import serve_controller
 from tests.support import KubeAPI
 from tests.support.kopf_harness import quick_settings
 from tests.support.kubeapi import SEALEDSECRET_CRD
+from tests.support.ports import free_port
 
 NS = "team-a"
 
@@ -268,6 +269,9 @@ def test_key_rotation_for_one_cluster_named_in_sealer_yaml(
     assert "BEGIN CERTIFICATE" in out
     assert new in yaml.safe_load((repo / ".sealer.yaml").read_text())["clusters"]["b"]["pins"]
 
+    # a cluster the file does not describe is refused, not looked for in the current context
+    code, _, err = run("keys", "retire", key_pairs[1].fingerprint, "--cluster", "c", "--repo", ".")
+    assert code != 0 and "has no cluster 'c'" in err
     # the old key is still needed by b's file and b's object: deletion is refused
     code, out, err = run("keys", "retire", key_pairs[1].fingerprint, "--cluster", "b", "--delete")
     assert code == 1 and "refusing to delete" in err
